@@ -1,0 +1,1 @@
+"""What every GEKO service runs on: settings, database, cache, gRPC bootstrap, errors, identity."""
