@@ -1,0 +1,93 @@
+"""The async SQLAlchemy engine every service uses: SQLite (embedded mode) or PostgreSQL via psycopg 3."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    """Per-connection SQLite settings: WAL for concurrent readers, enforced foreign keys, wait instead of
+    failing on a locked file, and NORMAL sync (durable enough in WAL, ~4x faster commits than FULL)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def create_engine_for_url(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False
+) -> AsyncEngine:
+    """An engine for `sqlite+aiosqlite://` or `postgresql+psycopg://` URLs (anything else is refused)."""
+    parsed = make_url(url)
+    if parsed.drivername == "sqlite+aiosqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, echo=echo)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.drivername == "postgresql+psycopg":
+        return create_async_engine(
+            url,
+            echo=echo,
+            # A restarted database or a dropped idle connection costs one retry, not an error.
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_recycle=1800,
+        )
+    raise ValueError(
+        f"unsupported database URL scheme {parsed.drivername!r}: use sqlite+aiosqlite:// or postgresql+psycopg://"
+    )
+
+
+class Database:
+    """One engine plus a session factory. Build one per process and share it between the services it hosts."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.engine = create_engine_for_url(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
+        # Objects stay readable after commit, so a service can return what it just wrote without a reload.
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`, for the few queries that differ (e.g. upserts)."""
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads or for callers that manage their own transaction."""
+        async with self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed when the block ends, rolled back if it raises."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        """Raises when the database cannot answer `SELECT 1` (used by /health)."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        """Closes every pooled connection; call once on shutdown."""
+        await self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

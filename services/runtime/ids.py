@@ -1,0 +1,41 @@
+"""Time-ordered ids: UUIDv7 (RFC 9562), so primary keys land at the end of an index instead of all over it."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+_lock = threading.Lock()
+_last_ms = 0
+_last_seq = 0
+
+
+def _next_timestamp_and_counter() -> tuple[int, int]:
+    """Millisecond timestamp plus a 12-bit counter, so ids made in one millisecond still sort in order."""
+    global _last_ms, _last_seq
+    with _lock:
+        now_ms = time.time_ns() // 1_000_000
+        if now_ms > _last_ms:
+            _last_ms = now_ms
+            _last_seq = int.from_bytes(os.urandom(2), "big") & 0x3FF  # room left to count up
+        else:
+            _last_seq += 1
+            if _last_seq > 0xFFF:  # counter full (or the clock went back): borrow the next millisecond
+                _last_ms += 1
+                _last_seq = 0
+        return _last_ms, _last_seq
+
+
+def new_uuid() -> uuid.UUID:
+    """A UUIDv7: 48-bit Unix milliseconds, version 7, 12-bit counter, variant, 62 random bits."""
+    ms, seq = _next_timestamp_and_counter()
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
+    return uuid.UUID(int=value)
+
+
+def new_id() -> str:
+    """A new id as the canonical hyphenated string used in every table and message."""
+    return str(new_uuid())

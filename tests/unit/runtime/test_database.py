@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from services.runtime.database import Database
+
+
+async def _insert_then_fail(db: Database, value: int) -> None:
+    async with db.transaction() as session:
+        await session.execute(text("INSERT INTO t VALUES (:v)"), {"v": value})
+        raise RuntimeError("boom")
+
+
+async def test_sqlite_connections_get_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'sub' / 'geko.db'}")
+    try:
+        async with db.session() as session:
+            pragmas = [
+                (await session.execute(text(f"PRAGMA {name}"))).scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+            ]
+        await db.ping()
+    finally:
+        await db.dispose()
+
+    assert pragmas == ["wal", 1, 5000, 1]
+    assert db.dialect == "sqlite"
+
+
+async def test_transaction_commits_on_success_and_rolls_back_on_error(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'geko.db'}")
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE t (v INTEGER)"))
+            await session.execute(text("INSERT INTO t VALUES (1)"))
+        with pytest.raises(RuntimeError):
+            await _insert_then_fail(db, 2)
+        async with db.session() as session:
+            values = (await session.execute(text("SELECT v FROM t"))).scalars().all()
+    finally:
+        await db.dispose()
+
+    assert values == [1]
+
+
+async def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'geko.db'}")
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE p (id INTEGER PRIMARY KEY)"))
+            await session.execute(text("CREATE TABLE c (p_id INTEGER REFERENCES p(id))"))
+        with pytest.raises(Exception, match="FOREIGN KEY"):
+            async with db.transaction() as session:
+                await session.execute(text("INSERT INTO c VALUES (42)"))
+    finally:
+        await db.dispose()
+
+
+def test_unknown_url_scheme_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported database URL"):
+        Database("mysql+aiomysql://u:p@localhost/db")
