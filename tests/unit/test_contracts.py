@@ -158,3 +158,27 @@ def test_fields_were_found() -> None:
     names = {field.full_name for field in _all_fields()}
     assert "geko.billing.v1.UsageRecord.cost_micros" in names
     assert "geko.model.v1.Model.input_price_per_1k_tokens_micros" in names
+
+
+def _documented_rpcs() -> dict[str, set[str]]:
+    """`## <service full name> — …` headings with `- `Rpc` …` lines under them, from docs/api/grpc.md."""
+    documented: dict[str, set[str]] = {}
+    current: set[str] = set()
+    for line in (ROOT / "docs" / "api" / "grpc.md").read_text().splitlines():
+        if line.startswith("## "):
+            current = documented.setdefault(line[3:].split(" ")[0], set())
+        elif line.startswith("- `"):
+            name, rest = line[3:].split("`", 1)
+            current.add(name + (" ⇉" if rest.startswith(" ⇉") else ""))
+    return documented
+
+
+def test_reference_lists_every_rpc() -> None:
+    """docs/api/grpc.md names exactly the RPCs of the contracts, streams marked, so it cannot drift."""
+    expected = {
+        _service(service).full_name: {
+            method.name + (" ⇉" if method.server_streaming else "") for method in _service(service).methods
+        }
+        for service in SERVICES
+    }
+    assert _documented_rpcs() == expected
