@@ -11,6 +11,9 @@ log "bootstrap"
 bash scripts/bootstrap.sh
 BIN=.venv/bin
 
+# One statement as the postgres superuser (from / so psql need not read our directory).
+pg_sql() { (cd / && runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtAX -c "$1"); }
+
 ensure_postgres() {
     if ! command -v pg_lsclusters >/dev/null; then
         echo "pg_lsclusters not found: expecting PostgreSQL at GEKO_TEST_DATABASE_URL"
@@ -26,14 +29,13 @@ ensure_postgres() {
     done
     pg_isready -h 127.0.0.1 -p 5432
     if as_root; then
-        local psql=(runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtAX)
-        if [[ -z "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = 'geko'")" ]]; then
+        if [[ -z "$(pg_sql "SELECT 1 FROM pg_roles WHERE rolname = 'geko'")" ]]; then
             echo "creating role geko"
-            "${psql[@]}" -c "CREATE ROLE geko LOGIN SUPERUSER PASSWORD 'geko'"
+            pg_sql "CREATE ROLE geko LOGIN SUPERUSER PASSWORD 'geko'"
         fi
-        if [[ -z "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = 'geko_test'")" ]]; then
+        if [[ -z "$(pg_sql "SELECT 1 FROM pg_database WHERE datname = 'geko_test'")" ]]; then
             echo "creating database geko_test"
-            "${psql[@]}" -c "CREATE DATABASE geko_test OWNER geko"
+            pg_sql "CREATE DATABASE geko_test OWNER geko"
         fi
     fi
 }
