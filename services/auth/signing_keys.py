@@ -7,15 +7,26 @@ one published until every token it signed has expired, so no signed-in user is t
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from joserfc.jwk import OKPKey
 
-from services.auth.access_tokens import ACCESS_TOKEN_ALGORITHM
+from db.models.auth import SigningKey
+from services.auth.access_tokens import ACCESS_TOKEN_ALGORITHM, access_token_ttl
+from services.auth.repository import AuthRepository
+from services.runtime.clock import utcnow
+from services.runtime.database import Database
+from services.runtime.secrets import SecretBox
+from services.runtime.settings import Settings
 
 KEY_CURVE = "Ed25519"
+# Verifiers accept tokens this many seconds past `exp` (clock skew), so a retired key stays that much longer.
+RETIRE_LEEWAY_SECONDS = 60
 
 
 def generate_signing_key() -> OKPKey:
@@ -48,3 +59,89 @@ def load_private_jwk(text: str, kid: str) -> OKPKey:
 def jwks_json(keys: Iterable[Mapping[str, Any]]) -> str:
     """An RFC 7517 JWK set of the given public JWKs."""
     return json.dumps({"keys": list(keys)}, separators=(",", ":"))
+
+
+class SigningKeyRing:
+    """The active signing key and the published JWK set, read from the database and kept a short while.
+
+    The cache is short (`cache_seconds`) so that a rotation done by another auth process is picked up soon;
+    until then this process signs with the previous key, which stays published, so nothing breaks.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        settings: Settings,
+        *,
+        cache_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db = db
+        self._box = box
+        self._settings = settings
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._loaded: tuple[OKPKey, str, float] | None = None  # (active key, JWK set JSON, loaded at)
+
+    async def active_key(self) -> OKPKey:
+        """The key to sign with now; the first call on an empty table makes one."""
+        return (await self._current())[0]
+
+    async def jwks_json(self) -> str:
+        """Every key whose tokens may still be live, as a JWK set."""
+        return (await self._current())[1]
+
+    async def rotate(self) -> str:
+        """Makes a new key active; the others stop signing and stay published until their tokens expire."""
+        async with self._lock:
+            now = utcnow()
+            key = generate_signing_key()
+            async with self._db.transaction() as session:
+                repository = AuthRepository(session)
+                await repository.add_signing_key(self._row(key, now))
+                await repository.stop_signing(except_kid=key.kid, at=now, retire_at=now + self._overlap())
+            self._loaded = None
+            return str(key.kid)
+
+    def _overlap(self) -> timedelta:
+        """How long a key stays published after it stops signing: its last token's life plus leeway."""
+        return access_token_ttl(self._settings) + timedelta(seconds=RETIRE_LEEWAY_SECONDS)
+
+    async def _current(self) -> tuple[OKPKey, str, float]:
+        loaded = self._loaded
+        if loaded is not None and self._clock() - loaded[2] < self._cache_seconds:
+            return loaded
+        async with self._lock:
+            if self._loaded is not None and self._clock() - self._loaded[2] < self._cache_seconds:
+                return self._loaded
+            self._loaded = await self._load()
+            return self._loaded
+
+    async def _load(self) -> tuple[OKPKey, str, float]:
+        now = utcnow()
+        async with self._db.transaction() as session:
+            repository = AuthRepository(session)
+            rows = await repository.published_signing_keys(now=now)
+            signing = [row for row in rows if row.not_after is None]
+            if not signing:
+                key = generate_signing_key()
+                row = self._row(key, now)
+                await repository.add_signing_key(row)
+                rows, signing = [row, *rows], [row]
+        # Two processes starting together may each make a key: both are published, the newest signs.
+        active = signing[0]
+        private = load_private_jwk(
+            self._box.decrypt(active.private_key_encrypted.decode()).decode(), active.kid
+        )
+        return private, jwks_json(row.public_jwk for row in rows), self._clock()
+
+    def _row(self, key: OKPKey, now: datetime) -> SigningKey:
+        return SigningKey(
+            kid=key.kid,
+            algorithm=ACCESS_TOKEN_ALGORITHM,
+            private_key_encrypted=self._box.encrypt(private_jwk_json(key)).encode("ascii"),
+            public_jwk=public_jwk(key),
+            created_at=now,
+        )

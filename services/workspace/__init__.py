@@ -1,0 +1,1 @@
+"""The workspace service: workspaces, members, invitations, roles and permission checks."""

@@ -1,0 +1,35 @@
+"""Cursor pagination (AIP-158) over time-ordered ids: the page token is the last id seen, opaque outside."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+
+from services.runtime.errors import BadInput
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+def page_size(requested: int) -> int:
+    """The requested size within 1..MAX_PAGE_SIZE; 0 (unset) means the default."""
+    if requested < 0:
+        raise BadInput("page_size must not be negative", field="page.page_size")
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def encode_page_token(last_id: str) -> str:
+    return base64.urlsafe_b64encode(uuid.UUID(last_id).bytes).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> str | None:
+    """The id a page token points after, or None for the first page."""
+    if not token:
+        return None
+    try:
+        return str(uuid.UUID(bytes=base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))))
+    except (ValueError, binascii.Error):
+        raise BadInput(
+            "page_token is not valid: pass a previous next_page_token", field="page.page_token"
+        ) from None
