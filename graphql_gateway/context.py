@@ -1,0 +1,125 @@
+"""One GraphQL request's (or WebSocket connection's) caller, its gRPC call metadata and its DataLoaders.
+
+The caller is authenticated once, lazily: the `Authorization: Bearer …` header (HTTP) or the
+`connection_init` payload `{"authorization": "Bearer …"}` (WebSocket) is verified by the `TokenVerifier` the
+first time a resolver needs it (JWTs locally, API keys through auth). Calls to services carry the verified
+token, the request id, the client's address and user agent as gRPC metadata, so each service sees the same
+caller and can log and rate-limit by them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.dataloader import DataLoader
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from geko.auth.v1 import auth_pb2, auth_pb2_grpc
+from graphql_gateway.auth.types import User
+from services.runtime.context import Principal, new_request_id
+from services.runtime.errors import Unauthenticated
+from services.runtime.settings import Settings
+from services.runtime.tokens import TokenVerifier
+
+if TYPE_CHECKING:
+    from services.runtime.clients import Channels
+
+StubT = TypeVar("StubT")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayDeps:
+    """What every request of one app shares: settings, the channels to the services, the token verifier."""
+
+    settings: Settings
+    channels: Channels
+    token_verifier: TokenVerifier
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` value; UNAUTHENTICATED when missing or malformed."""
+    if not authorization:
+        raise Unauthenticated("sign in first: send Authorization: Bearer <token>")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("authorization must be 'Bearer <token>'")
+    return token
+
+
+class GatewayContext:
+    """`info.context` of every resolver: the connection, the caller, metadata for calls and loaders."""
+
+    def __init__(
+        self,
+        deps: GatewayDeps,
+        connection: HTTPConnection,
+        response: Response | WebSocket,
+        authorization: str | None,
+    ) -> None:
+        self.deps = deps
+        self.request = connection
+        self.response = response
+        self.authorization = authorization
+        # Strawberry stores the WebSocket connection_init payload here.
+        self.connection_params: object = None
+        self.request_id: str = connection.scope.get("state", {}).get("request_id") or new_request_id()
+        self.peer_ip = connection.client.host if connection.client else None
+        self.user_agent = connection.headers.get("user-agent")
+        self._principal: Principal | None = None
+        self.users: DataLoader[str, User | None] = DataLoader(self._load_users)
+
+    async def principal(self) -> Principal:
+        """The verified caller; UNAUTHENTICATED when the credentials are missing or invalid."""
+        if self._principal is None:
+            self._principal = await self.deps.token_verifier.verify(bearer_token(self.authorization))
+        return self._principal
+
+    def stub(self, service: str, stub_class: type[StubT]) -> StubT:
+        return self.deps.channels.stub(service, stub_class)
+
+    @property
+    def auth(self) -> auth_pb2_grpc.AuthServiceStub:
+        return self.stub("auth", auth_pb2_grpc.AuthServiceStub)
+
+    def metadata(self) -> Sequence[tuple[str, str]]:
+        """gRPC metadata for calls made for this caller. The token goes only once verified, so a stale
+        header in a client does not get in the way of public calls such as `login`."""
+        metadata = [("x-request-id", self.request_id)]
+        if self._principal is not None:
+            metadata.append(("authorization", f"Bearer {self._principal.token}"))
+        if self.peer_ip:
+            metadata.append(("x-forwarded-for", self.peer_ip))
+        if self.user_agent:
+            metadata.append(("x-forwarded-user-agent", self.user_agent[:256]))
+        return metadata
+
+    async def _load_users(self, ids: list[str]) -> list[User | None]:
+        """One `BatchGetUsers` for every user a query asks for; ids outside the caller's tenant are null."""
+        response = await self.auth.BatchGetUsers(
+            auth_pb2.BatchGetUsersRequest(ids=ids), metadata=self.metadata()
+        )
+        found = {user.id: User.from_proto(user) for user in response.users}
+        return [found.get(user_id) for user_id in ids]
+
+
+def context_of(info: Info[Any, Any]) -> GatewayContext:
+    context = info.context
+    assert isinstance(context, GatewayContext)
+    return context
+
+
+class IsAuthenticated(BasePermission):
+    """The one permission the gateway checks: a verified caller. Finer rules live in the services."""
+
+    message = "sign in first"
+
+    async def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
+        await context_of(info).principal()  # raises UNAUTHENTICATED with the precise reason
+        return True

@@ -1,0 +1,97 @@
+"""The one place GraphQL errors get their public shape (DESIGN.md §5).
+
+A `GekoError` (raised by the gateway or rebuilt from a service's `geko-error-bin` trailer) becomes a GraphQL
+error with `extensions.code` and, where set, `field`, `retryAfter` and `upgradeUrl`. Parse, validation and
+variable errors are the client's: BAD_USER_INPUT with graphql-core's message. Anything else is a bug or an
+outage whose text may hold internals, so it becomes "internal error" / INTERNAL and is logged here instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
+from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+
+from services.runtime.errors import ErrorCode, GekoError
+
+INTERNAL_MESSAGE = "internal error"
+
+# Strawberry raises these for requests that name no runnable operation; the fault is the client's.
+_REQUEST_FAULTS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
+logger = logging.getLogger(__name__)
+
+
+def error_extensions(error: GekoError) -> dict[str, Any]:
+    """`extensions` of a GekoError: code, and field / retryAfter / upgradeUrl when they apply."""
+    extensions: dict[str, Any] = {"code": error.code.value}
+    if error.field:
+        extensions["field"] = error.field
+    if error.retry_after_seconds:
+        extensions["retryAfter"] = error.retry_after_seconds
+    if error.upgrade_url:
+        extensions["upgradeUrl"] = error.upgrade_url
+    return extensions
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """Whether an error is one the client caused or should see as is (no log, no masking)."""
+    original = error.original_error
+    if isinstance(original, GekoError | _REQUEST_FAULTS):
+        return True
+    # graphql-core's own parse, validation and variable errors carry no original error and no path.
+    return original is None and error.path is None
+
+
+def shape_error(error: GraphQLError) -> GraphQLError:
+    """The public form of one error: the same location and path, a safe message and an `extensions.code`."""
+    original = error.original_error
+    if isinstance(original, GekoError):
+        message, extensions = original.message, error_extensions(original)
+    elif is_expected(error):
+        message, extensions = error.message, {"code": ErrorCode.BAD_USER_INPUT.value}
+    else:
+        message, extensions = INTERNAL_MESSAGE, {"code": ErrorCode.INTERNAL.value}
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
+def log_unexpected(errors: list[GraphQLError]) -> None:
+    """Log, with traceback, the errors `shape_error` masks; expected ones are the client's business."""
+    for error in errors:
+        if not is_expected(error):
+            cause = error.original_error or error
+            logger.error("graphql internal error at %s", error.path, exc_info=cause)
+
+
+class ShapeErrors(MaskErrors):
+    """Applies `shape_error` to every error of every result (queries, mutations and subscription events).
+
+    For RATE_LIMITED over HTTP it also sets the `Retry-After` header on the response.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(error_message=INTERNAL_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        shaped = shape_error(error)
+        retry_after = (shaped.extensions or {}).get("retryAfter")
+        if retry_after:
+            self._set_retry_after(int(retry_after))
+        return shaped
+
+    def _set_retry_after(self, seconds: int) -> None:
+        headers = getattr(getattr(self.execution_context.context, "response", None), "headers", None)
+        # A WebSocket has headers too, but only an HTTP response can still take one.
+        if headers is not None and hasattr(headers, "__setitem__"):
+            headers["Retry-After"] = str(seconds)

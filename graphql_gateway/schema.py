@@ -1,0 +1,41 @@
+"""The public GraphQL schema: each domain's roots merged, with limits and error shaping built in."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from graphql_gateway.auth.mutations import AuthMutations
+from graphql_gateway.auth.queries import AuthQueries
+from graphql_gateway.auth.subscriptions import AuthSubscriptions
+from graphql_gateway.errors import ShapeErrors, log_unexpected
+from graphql_gateway.limits import limit_extensions
+
+Query = merge_types("Query", (AuthQueries,))
+Mutation = merge_types("Mutation", (AuthMutations,))
+Subscription = merge_types("Subscription", (AuthSubscriptions,))
+
+
+class GekoSchema(strawberry.Schema):
+    """Logs only the errors clients see masked as INTERNAL; expected ones (their own mistakes) are not
+    worth a stack trace in the logs."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_unexpected(errors)
+
+
+def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000) -> GekoSchema:
+    """The schema with its limits; the defaults match `Settings`, and `create_app` passes the real ones."""
+    return GekoSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[
+            *limit_extensions(max_depth=max_depth, max_aliases=max_aliases, max_tokens=max_tokens),
+            ShapeErrors,
+        ],
+    )
