@@ -1,0 +1,1 @@
+"""The audit service (placeholder until its issue: health answers, every RPC is UNIMPLEMENTED)."""

@@ -1,0 +1,1 @@
+"""The memory service (placeholder until its issue: health answers, every RPC is UNIMPLEMENTED)."""
