@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from joserfc.jwk import OKPKey
 
@@ -24,7 +24,7 @@ from services.runtime.database import Database
 from services.runtime.secrets import SecretBox
 from services.runtime.settings import Settings
 
-KEY_CURVE = "Ed25519"
+KEY_CURVE: Final = "Ed25519"
 # Verifiers accept tokens this many seconds past `exp` (clock skew), so a retired key stays that much longer.
 RETIRE_LEEWAY_SECONDS = 60
 
@@ -62,10 +62,11 @@ def jwks_json(keys: Iterable[Mapping[str, Any]]) -> str:
 
 
 class SigningKeyRing:
-    """The active signing key and the published JWK set, read from the database and kept a short while.
+    """The active signing key (kept `cache_seconds`) and the published JWK set (read fresh every time).
 
-    The cache is short (`cache_seconds`) so that a rotation done by another auth process is picked up soon;
-    until then this process signs with the previous key, which stays published, so nothing breaks.
+    The JWK set is never stale: a verifier that meets an unknown `kid` refetches it, and must then find the
+    key another auth process just rotated in. The active key may lag a rotation by `cache_seconds`, which is
+    harmless: the previous key stays published.
     """
 
     def __init__(
@@ -83,63 +84,57 @@ class SigningKeyRing:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._loaded: tuple[OKPKey, str, float] | None = None  # (active key, JWK set JSON, loaded at)
+        self._active: tuple[OKPKey, float] | None = None  # (key, loaded at)
 
     async def active_key(self) -> OKPKey:
         """The key to sign with now; the first call on an empty table makes one."""
-        return (await self._current())[0]
+        cached = self._active
+        if cached is not None and self._clock() - cached[1] < self._cache_seconds:
+            return cached[0]
+        active, _ = await self._load()
+        key = load_private_jwk(self._box.decrypt(active.private_key_encrypted.decode()).decode(), active.kid)
+        self._active = (key, self._clock())
+        return key
 
     async def jwks_json(self) -> str:
         """Every key whose tokens may still be live, as a JWK set."""
-        return (await self._current())[1]
+        _, published = await self._load()
+        return jwks_json(row.public_jwk for row in published)
 
     async def rotate(self) -> str:
         """Makes a new key active; the others stop signing and stay published until their tokens expire."""
         async with self._lock:
             now = utcnow()
-            key = generate_signing_key()
+            row = self._row(generate_signing_key(), now)
             async with self._db.transaction() as session:
                 repository = AuthRepository(session)
-                await repository.add_signing_key(self._row(key, now))
-                await repository.stop_signing(except_kid=key.kid, at=now, retire_at=now + self._overlap())
-            self._loaded = None
-            return str(key.kid)
+                await repository.add_signing_key(row)
+                await repository.stop_signing(except_kid=row.kid, at=now, retire_at=now + self._overlap())
+            self._active = None
+            return row.kid
 
     def _overlap(self) -> timedelta:
         """How long a key stays published after it stops signing: its last token's life plus leeway."""
         return access_token_ttl(self._settings) + timedelta(seconds=RETIRE_LEEWAY_SECONDS)
 
-    async def _current(self) -> tuple[OKPKey, str, float]:
-        loaded = self._loaded
-        if loaded is not None and self._clock() - loaded[2] < self._cache_seconds:
-            return loaded
+    async def _load(self) -> tuple[SigningKey, Sequence[SigningKey]]:
+        """(the newest key that signs, every published key), making the first key when there is none."""
         async with self._lock:
-            if self._loaded is not None and self._clock() - self._loaded[2] < self._cache_seconds:
-                return self._loaded
-            self._loaded = await self._load()
-            return self._loaded
-
-    async def _load(self) -> tuple[OKPKey, str, float]:
-        now = utcnow()
-        async with self._db.transaction() as session:
-            repository = AuthRepository(session)
-            rows = await repository.published_signing_keys(now=now)
-            signing = [row for row in rows if row.not_after is None]
-            if not signing:
-                key = generate_signing_key()
-                row = self._row(key, now)
+            now = utcnow()
+            async with self._db.transaction() as session:
+                repository = AuthRepository(session)
+                published = await repository.published_signing_keys(now=now)
+                signing = [row for row in published if row.not_after is None]
+                if signing:
+                    # Two processes starting together may each make a key: both published, the newest signs.
+                    return signing[0], published
+                row = self._row(generate_signing_key(), now)
                 await repository.add_signing_key(row)
-                rows, signing = [row, *rows], [row]
-        # Two processes starting together may each make a key: both are published, the newest signs.
-        active = signing[0]
-        private = load_private_jwk(
-            self._box.decrypt(active.private_key_encrypted.decode()).decode(), active.kid
-        )
-        return private, jwks_json(row.public_jwk for row in rows), self._clock()
+                return row, [row, *published]
 
     def _row(self, key: OKPKey, now: datetime) -> SigningKey:
         return SigningKey(
-            kid=key.kid,
+            kid=key.thumbprint(),
             algorithm=ACCESS_TOKEN_ALGORITHM,
             private_key_encrypted=self._box.encrypt(private_jwk_json(key)).encode("ascii"),
             public_jwk=public_jwk(key),

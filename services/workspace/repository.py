@@ -51,7 +51,7 @@ class WorkspaceRepository:
         return int((await self.session.execute(query)).scalar_one())
 
     @staticmethod
-    def _member_workspaces(tenant_id: str, user_id: str) -> Select[tuple[Workspace]]:
+    def _member_workspaces(tenant_id: str, user_id: str) -> Select[Workspace]:
         return (
             select(Workspace)
             .join(WorkspaceMember, WorkspaceMember.workspace_id == Workspace.id)
