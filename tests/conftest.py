@@ -11,11 +11,24 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from services.runtime.context import (
+    current_peer_ip,
+    current_principal,
+    current_request_id,
+    current_user_agent,
+)
 from services.runtime.ids import new_id
 from services.runtime.settings import Settings
 
 DEFAULT_PG_URL = "postgresql+psycopg://geko:geko@127.0.0.1:5432/geko_test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(autouse=True)
+def _clear_request_context() -> None:
+    """No test starts as someone: a principal or request id set by an earlier test must not leak in."""
+    for var in (current_principal, current_request_id, current_peer_ip, current_user_agent):
+        var.set(None)
 
 
 @pytest.fixture

@@ -98,7 +98,10 @@ def configure_logging(settings: Settings) -> None:
         renderer = structlog.processors.JSONRenderer()
         final: list[Processor] = [structlog.processors.format_exc_info, _redact_processor, renderer]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        # Plain tracebacks: the rich default prints local variables, which may hold secrets.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
         final = [_redact_processor, renderer]
 
     structlog.configure(

@@ -261,14 +261,16 @@ def principal_from_proto(message: auth_pb2.Principal, token: str) -> Principal:
 
 def jwks_verifier_from_channels(channels: Channels, settings: Settings) -> JwksTokenVerifier:
     """A verifier that asks the auth service over gRPC (`GetJwks`, `VerifyToken`) through `channels`."""
-    stub = channels.stub("auth", auth_pb2_grpc.AuthServiceStub)
+
+    def auth() -> auth_pb2_grpc.AuthServiceStub:
+        return channels.stub("auth", auth_pb2_grpc.AuthServiceStub)  # looked up lazily: inside the event loop
 
     async def fetch_jwks() -> str:
-        response = await stub.GetJwks(auth_pb2.GetJwksRequest())
+        response = await auth().GetJwks(auth_pb2.GetJwksRequest())
         return str(response.jwks_json)
 
     async def verify_remote(token: str) -> Principal:
-        response = await stub.VerifyToken(auth_pb2.VerifyTokenRequest(token=token))
+        response = await auth().VerifyToken(auth_pb2.VerifyTokenRequest(token=token))
         return principal_from_proto(response.principal, token)
 
     return JwksTokenVerifier(fetch_jwks, verify_remote, settings)

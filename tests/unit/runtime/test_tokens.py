@@ -13,31 +13,10 @@ from services.runtime.context import Principal
 from services.runtime.errors import GekoError, Unauthenticated, UpstreamUnavailable
 from services.runtime.settings import Settings
 from services.runtime.tokens import JwksTokenVerifier
-
-
-def _public_jwk(key: OKPKey | RSAKey, alg: str) -> dict[str, Any]:
-    return {**key.as_dict(private=False), "kid": key.kid, "alg": alg, "use": "sig"}
-
-
-def _b64(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-
-def _claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    claims = {
-        "iss": "geko",
-        "aud": "geko",
-        "sub": "user-1",
-        "tid": "tenant-1",
-        "role": "admin",
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-        "jti": "j-1",
-    }
-    claims.update(overrides)
-    return {k: v for k, v in claims.items() if v is not None}
+from tests.unit.runtime.jwt_helpers import b64_json as _b64
+from tests.unit.runtime.jwt_helpers import claims as _claims
+from tests.unit.runtime.jwt_helpers import public_jwk as _public_jwk
+from tests.unit.runtime.jwt_helpers import sign as _sign
 
 
 class FakeAuth:
@@ -78,10 +57,6 @@ def auth(ed_key: OKPKey) -> FakeAuth:
 @pytest.fixture
 def verifier(auth: FakeAuth, settings: Settings) -> JwksTokenVerifier:
     return JwksTokenVerifier(auth.fetch_jwks, auth.verify_remote, settings)
-
-
-def _sign(key: OKPKey | RSAKey, claims: dict[str, Any], alg: str = "Ed25519", kid: str | None = None) -> str:
-    return jwt.encode({"alg": alg, "kid": kid or key.kid}, claims, key, algorithms=[alg])
 
 
 async def test_valid_token_gives_the_principal(verifier: JwksTokenVerifier, ed_key: OKPKey) -> None:

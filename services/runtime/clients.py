@@ -1,0 +1,143 @@
+"""Calling other services: one channel per address, and interceptors that make every call behave the same.
+
+Every unary call gets a deadline (`grpc_deadline_seconds`) unless the caller sets one; server streams get none
+by default (a chat stream may run for minutes) but accept one. Every call carries the request id and, unless
+the caller passes its own, the authorization of the principal it acts for. A failed call raises the
+`GekoError` the peer raised (or one derived from the status), never a raw `grpc.aio.AioRpcError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.runtime.context import current_principal, current_request_id, new_request_id
+from services.runtime.errors import from_rpc_error
+from services.runtime.settings import SERVICES, Settings
+
+StubT = TypeVar("StubT")
+
+REQUEST_ID_HEADER = "x-request-id"
+CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", 16 * 1024 * 1024),
+    # Keepalive finds a dead peer (a restarted pod) before a call waits out its deadline on it.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+
+
+def proto_service_name(service: str) -> str:
+    """The full proto name of one of SERVICES, e.g. "auth" -> "geko.auth.v1.AuthService"."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}")
+    return f"geko.{service}.v1.{service.capitalize()}Service"
+
+
+def outgoing_metadata(metadata: Any) -> grpc.aio.Metadata:
+    """The call's metadata plus the request id and the acting principal's authorization, when absent."""
+    result = grpc.aio.Metadata(*(tuple(metadata) if metadata else ()))
+    if REQUEST_ID_HEADER not in result:
+        result.add(REQUEST_ID_HEADER, current_request_id.get() or new_request_id())
+    if "authorization" not in result:
+        principal = current_principal.get()
+        if principal is not None and principal.token:
+            result.add("authorization", f"Bearer {principal.token}")
+    return result
+
+
+class _UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, default_timeout: float) -> None:
+        self._default_timeout = default_timeout
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        details = client_call_details._replace(  # type: ignore[attr-defined]
+            timeout=self._default_timeout
+            if client_call_details.timeout is None
+            else client_call_details.timeout,
+            metadata=outgoing_metadata(client_call_details.metadata),
+        )
+        call = await continuation(details, request)
+        try:
+            await call
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+        return call  # the call itself, so callers can still read its initial metadata
+
+
+class _UnaryStream(grpc.aio.UnaryStreamClientInterceptor):
+    async def intercept_unary_stream(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        details = client_call_details._replace(  # type: ignore[attr-defined]
+            metadata=outgoing_metadata(client_call_details.metadata)
+        )
+        call = await continuation(details, request)
+        return _converted(call)
+
+
+async def _converted(call: Any) -> AsyncIterator[Any]:
+    """The call's messages; a failure mid-stream is raised as the peer's `GekoError`."""
+    try:
+        async for message in call:
+            yield message
+    except grpc.aio.AioRpcError as error:
+        raise from_rpc_error(error) from None
+
+
+class Channels:
+    """Lazily opened channels, one per address, shared by every stub in the process; `close()` on exit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stubs: dict[tuple[str, type[Any]], Any] = {}
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(
+                address,
+                options=CHANNEL_OPTIONS,
+                interceptors=[_UnaryUnary(self.settings.grpc_deadline_seconds), _UnaryStream()],
+            )
+            self._channels[address] = channel
+        return channel
+
+    def stub(self, service: str, stub_cls: type[StubT]) -> StubT:
+        """A stub on the address of `service` (one of SERVICES): `stub("auth", AuthServiceStub)`."""
+        key = (service, stub_cls)
+        stub = self._stubs.get(key)
+        if stub is None:
+            stub = self._stubs[key] = stub_cls(self.channel(self.settings.service_addr(service)))  # type: ignore[call-arg]
+        return stub  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        channels, self._channels, self._stubs = list(self._channels.values()), {}, {}
+        for channel in channels:
+            await channel.close()
+
+
+async def health_check(channels: Channels, service_name: str, deadline_seconds: float = 2.0) -> bool:
+    """Whether `service_name` (one of SERVICES) answers SERVING within `deadline_seconds`."""
+    stub = channels.stub(service_name, health_pb2_grpc.HealthStub)
+    try:
+        response = await stub.Check(
+            health_pb2.HealthCheckRequest(service=proto_service_name(service_name)), timeout=deadline_seconds
+        )
+    except Exception:
+        return False
+    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
