@@ -51,6 +51,11 @@ def outgoing_metadata(metadata: Any) -> grpc.aio.Metadata:
     return result
 
 
+def _replace(details: Any, **changes: Any) -> Any:
+    """A copy of a `ClientCallDetails` (a namedtuple) with some fields changed."""
+    return details._replace(**changes)
+
+
 class _UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
     def __init__(self, default_timeout: float) -> None:
         self._default_timeout = default_timeout
@@ -61,7 +66,8 @@ class _UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        details = client_call_details._replace(  # type: ignore[attr-defined]
+        details = _replace(
+            client_call_details,
             timeout=self._default_timeout
             if client_call_details.timeout is None
             else client_call_details.timeout,
@@ -82,9 +88,7 @@ class _UnaryStream(grpc.aio.UnaryStreamClientInterceptor):
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        details = client_call_details._replace(  # type: ignore[attr-defined]
-            metadata=outgoing_metadata(client_call_details.metadata)
-        )
+        details = _replace(client_call_details, metadata=outgoing_metadata(client_call_details.metadata))
         call = await continuation(details, request)
         return _converted(call)
 
@@ -104,7 +108,7 @@ class Channels:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._channels: dict[str, grpc.aio.Channel] = {}
-        self._stubs: dict[tuple[str, type[Any]], Any] = {}
+        self._stubs: dict[tuple[str, Callable[..., Any]], Any] = {}
 
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
@@ -117,13 +121,13 @@ class Channels:
             self._channels[address] = channel
         return channel
 
-    def stub(self, service: str, stub_cls: type[StubT]) -> StubT:
+    def stub(self, service: str, stub_cls: Callable[[grpc.aio.Channel], StubT]) -> StubT:
         """A stub on the address of `service` (one of SERVICES): `stub("auth", AuthServiceStub)`."""
         key = (service, stub_cls)
-        stub = self._stubs.get(key)
-        if stub is None:
-            stub = self._stubs[key] = stub_cls(self.channel(self.settings.service_addr(service)))  # type: ignore[call-arg]
-        return stub  # type: ignore[no-any-return]
+        cached: StubT | None = self._stubs.get(key)
+        if cached is None:
+            cached = self._stubs[key] = stub_cls(self.channel(self.settings.service_addr(service)))
+        return cached
 
     async def close(self) -> None:
         channels, self._channels, self._stubs = list(self._channels.values()), {}, {}

@@ -107,7 +107,7 @@ class GrpcServer:
         reflection.enable_server_reflection(
             (*self.service_names, health_name, reflection.SERVICE_NAME), self._server
         )
-        port = self._server.add_insecure_port(address)
+        port = int(self._server.add_insecure_port(address))
         if port == 0:
             raise OSError(f"cannot bind gRPC server to {address}")
         await self._server.start()
