@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+
 import grpc
 from sqlalchemy import select
 
-from db.models.auth import RefreshToken, User
+from db.models.auth import RefreshToken, Tenant, User
 from geko.auth.v1 import auth_pb2
 from geko.common.v1 import common_pb2
 from services.auth.opaque_tokens import hash_secret
-from tests.integration.auth.harness import PASSWORD, Platform, db_session, rpc_error, unique_email
+from tests.integration.auth.harness import (
+    PASSWORD,
+    Platform,
+    PlatformFactory,
+    db_session,
+    rpc_error,
+    unique_email,
+)
 
 
 async def test_register_login_me_refresh_reuse_logout(platform: Platform) -> None:
@@ -200,7 +209,7 @@ async def test_bad_input_names_the_field(platform: Platform) -> None:
     assert error.field == "email"
 
 
-async def test_login_is_rate_limited_per_email_and_per_ip(start_platform) -> None:  # type: ignore[no-untyped-def]
+async def test_login_is_rate_limited_per_email_and_per_ip(start_platform: PlatformFactory) -> None:
     platform = await start_platform(login_rate_per_ip=5, login_rate_per_email=2)
     email = unique_email()
     request = auth_pb2.LoginRequest(email=email, password="wrong horse 42")
@@ -227,7 +236,7 @@ async def test_login_is_rate_limited_per_email_and_per_ip(start_platform) -> Non
     assert error.code == "RATE_LIMITED"
 
 
-async def test_register_is_rate_limited_per_ip(start_platform) -> None:  # type: ignore[no-untyped-def]
+async def test_register_is_rate_limited_per_ip(start_platform: PlatformFactory) -> None:
     platform = await start_platform(login_rate_per_ip=1)
     await platform.register()
 
@@ -262,3 +271,24 @@ def _now_seconds() -> int:
     from services.runtime.clock import utcnow
 
     return int(utcnow().timestamp())
+
+
+async def test_register_leaves_nothing_behind_when_the_workspace_service_is_down(
+    start_platform: PlatformFactory,
+) -> None:
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    broken = await start_platform(workspace_addr=closed)
+    email = unique_email()
+
+    code, error = await rpc_error(broken.register(email=email, tenant_name=f"Ghost {email}"))
+
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert error.code == "UPSTREAM_UNAVAILABLE"
+    async with db_session(broken) as db:
+        assert (await db.scalars(select(User).where(User.email == email))).all() == []
+        assert (await db.scalars(select(Tenant).where(Tenant.name == f"Ghost {email}"))).all() == []
+    working = await start_platform()
+    registered = await working.register(email=email)
+    assert registered.session.user.email == email
