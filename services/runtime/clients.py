@@ -94,12 +94,19 @@ class _UnaryStream(grpc.aio.UnaryStreamClientInterceptor):
 
 
 async def _converted(call: Any) -> AsyncIterator[Any]:
-    """The call's messages; a failure mid-stream is raised as the peer's `GekoError`."""
+    """The call's messages; a failure mid-stream is raised as the peer's `GekoError`.
+
+    A consumer that stops early should `cancel()` the call it got from the stub (the server then sees the
+    cancellation at once); closing this iterator cancels it too.
+    """
     try:
         async for message in call:
             yield message
     except grpc.aio.AioRpcError as error:
         raise from_rpc_error(error) from None
+    finally:
+        if not call.done():
+            call.cancel()
 
 
 class Channels:

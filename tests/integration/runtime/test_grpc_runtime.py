@@ -80,13 +80,20 @@ class AuthDouble(auth_pb2_grpc.AuthServiceServicer):
     async def Logout(self, request: Any, context: Any) -> auth_pb2.LogoutResponse:
         raise RuntimeError("db password is hunter2 at /srv/secret.py line 3")
 
+    async def RevokeApiKey(self, request: Any, context: Any) -> auth_pb2.RevokeApiKeyResponse:
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "aborted by the servicer itself")
+        raise AssertionError("abort returns only by raising")
+
     async def Refresh(self, request: Any, context: Any) -> auth_pb2.RefreshResponse:
         await asyncio.sleep(30)
         return auth_pb2.RefreshResponse()
 
 
 class ChatDouble(chat_pb2_grpc.ChatServiceServicer):
-    """Two events, then the failure the request's workspace id names."""
+    """Two events, then the failure the request's workspace id names ("hang": waits until cancelled)."""
+
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
 
     async def StreamChat(self, request: Any, context: Any) -> AsyncIterator[chat_pb2.StreamChatResponse]:
         require_principal()
@@ -96,6 +103,12 @@ class ChatDouble(chat_pb2_grpc.ChatServiceServicer):
             raise QuotaExceeded("monthly token quota used up", upgrade_url="https://geko.test/upgrade")
         if request.workspace_id == "crash":
             raise ValueError("stack detail that must stay on the server")
+        if request.workspace_id == "hang":
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
 
 
 @pytest.fixture
@@ -110,12 +123,13 @@ Running = tuple[GrpcServer, Channels, Settings]
 async def running(settings: Settings, signing_key: OKPKey) -> AsyncIterator[Running]:
     """A server hosting both doubles, dialled through `Channels`; its verifier calls its own GetJwks."""
     verifier_channels = Channels(settings)
+    chat = ChatDouble()
     server = GrpcServer(
         [
             ServiceRegistration(
                 AUTH, AuthDouble(signing_key), auth_pb2_grpc.add_AuthServiceServicer_to_server
             ),
-            ServiceRegistration(CHAT, ChatDouble(), chat_pb2_grpc.add_ChatServiceServicer_to_server),
+            ServiceRegistration(CHAT, chat, chat_pb2_grpc.add_ChatServiceServicer_to_server),
         ],
         token_verifier=jwks_verifier_from_channels(verifier_channels, settings),
         settings=settings,
@@ -471,3 +485,34 @@ async def test_one_json_access_line_per_rpc_without_secrets(
     assert isinstance(rpc_lines[1]["duration_ms"], float | int)
     assert "RuntimeError" in rpc_lines[2]["exception"]  # the stack is in the log, not in the answer
     assert token not in output
+
+
+async def test_servicer_abort_passes_through_unchanged(running: Running) -> None:
+    server, _, _ = running
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as raw:
+        with pytest.raises(grpc.aio.AioRpcError) as raw_error:
+            await auth_pb2_grpc.AuthServiceStub(raw).RevokeApiKey(auth_pb2.RevokeApiKeyRequest())
+    metrics = render_metrics()[0].decode()
+
+    assert raw_error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert raw_error.value.details() == "aborted by the servicer itself"
+    assert 'code="FAILED_PRECONDITION",method="RevokeApiKey"' in metrics
+
+
+async def test_cancelling_a_stream_reaches_the_server(running: Running, signing_key: OKPKey) -> None:
+    server, channels, _ = running
+    _as(_sign(signing_key, _claims()))
+    chat_double = next(r.servicer for r in server.registrations if r.name == CHAT)
+    assert isinstance(chat_double, ChatDouble)
+
+    call = channels.stub("chat", chat_pb2_grpc.ChatServiceStub).StreamChat(
+        chat_pb2.StreamChatRequest(workspace_id="hang")
+    )
+    stream = aiter(call)
+    first = await anext(stream)
+    await anext(stream)
+    call.cancel()
+    await asyncio.wait_for(chat_double.cancelled.wait(), timeout=10)
+
+    assert first.event.sequence == 1
+    assert chat_double.cancelled.is_set()
