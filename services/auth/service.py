@@ -68,6 +68,46 @@ class Registered:
     default_workspace_id: str
 
 
+async def create_account(
+    db: Database,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    role: str,
+    tenant_name: str | None = None,
+    tenant_id: str | None = None,
+) -> tuple[User, Tenant]:
+    """A user in a new tenant (`tenant_name`) or an existing one (`tenant_id`), by the same rules for
+    self-registration and for operators."""
+    email = normalize_email(email)
+    name = required_name(name, field="name")
+    if role not in USER_ROLES:
+        raise BadInput(f"role must be one of {', '.join(USER_ROLES)}", field="role")
+    if tenant_id is None:
+        tenant_name = required_name(tenant_name or "", field="tenant_name")
+    check_password_policy(password, email=email)
+    password_hash = await hash_password_async(password)
+    try:
+        async with db.transaction() as session:
+            repository = AuthRepository(session)
+            if await repository.user_by_email(email) is not None:
+                raise Conflict("an account with this email already exists", field="email")
+            if tenant_id is None:
+                tenant = await repository.add_tenant(name=tenant_name or "", plan="free")
+            else:
+                found = await repository.tenant(tenant_id)
+                if found is None:
+                    raise BadInput("no such tenant", field="tenant_id")
+                tenant = found
+            user = await repository.add_user(
+                tenant_id=tenant.id, email=email, name=name, role=role, password_hash=password_hash
+            )
+    except IntegrityError:  # a concurrent registration of the same email won the race
+        raise Conflict("an account with this email already exists", field="email") from None
+    return user, tenant
+
+
 class AuthService:
     """Accounts and sessions. One instance per process; every method runs its own transaction."""
 
@@ -93,8 +133,8 @@ class AuthService:
         await self._limit("register", "ip", current_peer_ip.get(), self._settings.login_rate_per_ip)
         email = normalize_email(email)
         await self._limit("register", "email", email, self._settings.login_rate_per_email)
-        user, tenant = await self.create_account(
-            email=email, password=password, name=name, tenant_name=tenant_name, role="owner"
+        user, tenant = await create_account(
+            self._db, email=email, password=password, name=name, tenant_name=tenant_name, role="owner"
         )
         session = await self._start_session(user, tenant)
         # Nothing half-written: if the workspace cannot be made, the account goes again.
@@ -112,45 +152,6 @@ class AuthService:
                 "could not create your workspace; nothing was saved, try again"
             ) from None
         return Registered(session=session, default_workspace_id=workspace_id)
-
-    async def create_account(
-        self,
-        *,
-        email: str,
-        password: str,
-        name: str,
-        role: str,
-        tenant_name: str | None = None,
-        tenant_id: str | None = None,
-    ) -> tuple[User, Tenant]:
-        """A user in a new tenant (`tenant_name`) or an existing one (`tenant_id`), by the same rules for
-        self-registration and for operators."""
-        email = normalize_email(email)
-        name = required_name(name, field="name")
-        if role not in USER_ROLES:
-            raise BadInput(f"role must be one of {', '.join(USER_ROLES)}", field="role")
-        if tenant_id is None:
-            tenant_name = required_name(tenant_name or "", field="tenant_name")
-        check_password_policy(password, email=email)
-        password_hash = await hash_password_async(password)
-        try:
-            async with self._db.transaction() as session:
-                repository = AuthRepository(session)
-                if await repository.user_by_email(email) is not None:
-                    raise Conflict("an account with this email already exists", field="email")
-                if tenant_id is None:
-                    tenant = await repository.add_tenant(name=tenant_name or "", plan="free")
-                else:
-                    found = await repository.tenant(tenant_id)
-                    if found is None:
-                        raise BadInput("no such tenant", field="tenant_id")
-                    tenant = found
-                user = await repository.add_user(
-                    tenant_id=tenant.id, email=email, name=name, role=role, password_hash=password_hash
-                )
-        except IntegrityError:  # a concurrent registration of the same email won the race
-            raise Conflict("an account with this email already exists", field="email") from None
-        return user, tenant
 
     async def login(self, *, email: str, password: str) -> SignedIn:
         """A session for the right password; unknown email and wrong password answer alike, in like time."""
