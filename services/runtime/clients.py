@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.runtime.context import current_principal, current_request_id, new_request_id
 from services.runtime.errors import from_rpc_error
 from services.runtime.settings import SERVICES, Settings
+from services.runtime.types import Metadata
 
 StubT = TypeVar("StubT")
 
@@ -39,7 +40,7 @@ def proto_service_name(service: str) -> str:
     return f"geko.{service}.v1.{service.capitalize()}Service"
 
 
-def outgoing_metadata(metadata: Any) -> grpc.aio.Metadata:
+def outgoing_metadata(metadata: Metadata | None) -> grpc.aio.Metadata:
     """The call's metadata plus the request id and the acting principal's authorization, when absent."""
     result = grpc.aio.Metadata(*(tuple(metadata) if metadata else ()))
     if REQUEST_ID_HEADER not in result:

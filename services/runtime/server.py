@@ -6,7 +6,7 @@ Either way a service only provides a `ServiceRegistration` built from the shared
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from services.runtime.logging import get_logger
 from services.runtime.secrets import SecretBox, load_secret_key
 from services.runtime.settings import Settings
 from services.runtime.tokens import TokenVerifier
+from services.runtime.types import AddServicerFn
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -70,7 +71,7 @@ class ServiceRegistration:
 
     name: str
     servicer: object
-    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    add_to_server: AddServicerFn
 
 
 class GrpcServer:

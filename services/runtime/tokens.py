@@ -37,6 +37,7 @@ from services.runtime.context import Principal
 from services.runtime.errors import ErrorCode, GekoError, Unauthenticated, UpstreamUnavailable
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
+from services.runtime.types import JwksFetcher
 
 if TYPE_CHECKING:
     from services.runtime.clients import Channels
@@ -107,7 +108,7 @@ class JwksTokenVerifier:
 
     def __init__(
         self,
-        fetch_jwks: Callable[[], Awaitable[str]],
+        fetch_jwks: JwksFetcher,
         verify_remote: Callable[[str], Awaitable[Principal]],
         settings: Settings,
         *,
@@ -210,7 +211,7 @@ class JwksTokenVerifier:
                     return  # another task just refreshed, or refetches come too fast
             try:
                 keys = _import_jwks(await self._fetch_jwks())
-            except (GekoError, ValueError, TypeError, AttributeError) as exc:
+            except Exception as exc:  # auth down, or an answer that is not a JWK set
                 if self._keys:  # keep verifying with the keys we have; auth may be restarting
                     log.warning("jwks_refresh_failed", error=type(exc).__name__)
                     self._fetched_at = now - self._jwks_ttl + self._min_refetch

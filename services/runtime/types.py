@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeAlias
 
 import grpc
 
-# A gRPC metadata list as grpc.aio accepts and returns it.
-Metadata: TypeAlias = Sequence[tuple[str, str | bytes]]
-# The `add_XServicer_to_server` function generated for a service.
+# gRPC metadata as callers pass it: pairs of key and text (or bytes, for `-bin` keys).
+Metadata: TypeAlias = Iterable[tuple[str, str | bytes]]
+# The `add_<Name>Servicer_to_server` function generated for a service.
 AddServicerFn: TypeAlias = Callable[[Any, grpc.aio.Server], None]
-# Fetches the auth service's JWK set (JSON text).
+# Fetches the auth service's JWK set, as JSON text.
 JwksFetcher: TypeAlias = Callable[[], Awaitable[str]]
-# Ids are UUID strings; an alias documents intent in signatures.
-Id: TypeAlias = str
-TenantId: TypeAlias = str
-UserId: TypeAlias = str
