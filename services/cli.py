@@ -1,0 +1,179 @@
+"""`geko`: run the platform (`up`), one service of it (`serve`), migrations (`migrate`) and `admin` tasks.
+
+Errors a user can fix (bad input, a taken port, an unreachable database) end the command with one line on
+stderr and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Annotated, Any, Literal, get_args
+
+import typer
+from pydantic import ValidationError
+
+from db import migrate as migrations
+from db.seed import seed
+from graphql_gateway.app import create_app
+from services.embedded import Platform, run_embedded
+from services.hosting import HttpServer, registrations, token_verifier, wait_for_shutdown_signal
+from services.runtime.database import Database
+from services.runtime.errors import GekoError
+from services.runtime.logging import configure_logging
+from services.runtime.server import GrpcServer, ServiceDeps
+from services.runtime.settings import SERVICES, Settings
+
+Target = Literal["auth", "workspace", "model", "chat", "memory", "billing", "audit", "gateway"]
+assert get_args(Target) == (*SERVICES, "gateway"), "Target must list every service"
+
+app = typer.Typer(
+    name="geko",
+    help="GEKO: a self-hostable multi-tenant AI platform for teams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class CliError(Exception):
+    """A problem to report in one line (exit code 1)."""
+
+
+def fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(1)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and .env, with command-line options on top; logging configured."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = "GEKO_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise fail(f"invalid setting {name}: {first['msg']}") from None
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings)
+    return settings
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Runs `main`, turning the failures a user can act on into one line and exit code 1."""
+    try:
+        asyncio.run(main)
+    except GekoError as error:
+        raise fail(f"{error.field}: {error.message}" if error.field else error.message) from None
+    except (CliError, OSError, ValueError) as error:
+        raise fail(str(error)) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def grpc_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@app.command()
+def up(
+    port: Annotated[int | None, typer.Option(help="Gateway port (default GEKO_PORT, 8000)")] = None,
+    host: Annotated[str | None, typer.Option(help="Gateway bind address (default GEKO_HOST)")] = None,
+) -> None:
+    """Everything in one process: all services and the gateway, SQLite and in-process cache by default."""
+    run(_up(load_settings(port=port, host=host)))
+
+
+async def _up(settings: Settings) -> None:
+    stop = asyncio.create_task(wait_for_shutdown_signal())
+    await asyncio.sleep(0)  # handlers installed: a signal during startup stops right after it
+    async with run_embedded(settings) as platform:
+        announce(platform)
+        await stop
+
+
+def announce(platform: Platform) -> None:
+    typer.echo(f"GEKO is up: {platform.url}/graphql (GraphiQL)")
+    admin = platform.new_admin
+    if admin is not None and admin.password is not None:
+        typer.echo(f"First admin: {admin.email}  password: {admin.password}  (shown once; keep it safe)")
+    elif admin is not None:
+        typer.echo(f"First admin: {admin.email} (password from GEKO_ADMIN_PASSWORD)")
+
+
+@app.command()
+def serve(
+    service: Annotated[Target, typer.Argument(help="The service to run, or the gateway")],
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: from GEKO_<SERVICE>_ADDR / GEKO_PORT)")
+    ] = None,
+) -> None:
+    """One service (gRPC on GEKO_GRPC_HOST) or the gateway (HTTP on GEKO_HOST): the distributed mode."""
+    settings = load_settings()
+    for name, value in (("GEKO_DATABASE_URL", settings.database_url), ("GEKO_REDIS_URL", settings.redis_url)):
+        if not value:
+            typer.secho(
+                f"warning: {name} is not set; this process keeps its own state, not shared with the others",
+                err=True,
+                fg=typer.colors.YELLOW,
+            )
+    run(_serve_gateway(settings, port) if service == "gateway" else _serve_service(settings, service, port))
+
+
+async def _serve_service(settings: Settings, service: str, port: int | None) -> None:
+    stop = asyncio.create_task(wait_for_shutdown_signal())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    bind_port = port or int(settings.service_addr(service).rsplit(":", 1)[1])
+    deps = ServiceDeps.from_settings(settings)
+    try:
+        server = GrpcServer(
+            registrations([service], deps), token_verifier=token_verifier([service], deps), settings=settings
+        )
+        bound = await server.start(grpc_address(settings.grpc_host, bind_port))
+        typer.echo(f"GEKO {service} service is up: gRPC on {grpc_address(settings.grpc_host, bound)}")
+        try:
+            await stop
+        finally:
+            await server.stop()
+    finally:
+        await deps.aclose()
+
+
+async def _serve_gateway(settings: Settings, port: int | None) -> None:
+    stop = asyncio.create_task(wait_for_shutdown_signal())
+    http = HttpServer(
+        create_app(settings), settings.host, port or settings.port, grace_seconds=settings.grpc_grace_seconds
+    )
+    await http.start()
+    typer.echo(f"GEKO gateway is up: http://{settings.host}:{http.port}/graphql")
+    try:
+        await stop
+    finally:
+        await http.stop()
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Option(help="Revision to upgrade to")] = "head",
+    down: Annotated[
+        str | None, typer.Option(help="Downgrade to this revision instead (`base`: drop all)")
+    ] = None,
+) -> None:
+    """Migrate the database (GEKO_DATABASE_URL, or SQLite in GEKO_DATA_DIR); at head, also seed it."""
+    run(_migrate(load_settings(), revision, down))
+
+
+async def _migrate(settings: Settings, revision: str, down: str | None) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.effective_database_url
+    if down is not None:
+        await migrations.downgrade(url, down)
+    else:
+        await migrations.upgrade(url, revision)
+        if revision == "head":
+            database = Database(url)
+            try:
+                async with database.transaction() as session:
+                    await seed(session)
+            finally:
+                await database.dispose()
+    typer.echo(f"database at revision {await migrations.current(url) or 'base'}")
