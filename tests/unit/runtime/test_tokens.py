@@ -249,3 +249,40 @@ async def test_api_key_with_auth_down_is_upstream_unavailable(
 
     with pytest.raises(UpstreamUnavailable):
         await verifier.verify("gk_some_key_123456789")
+
+
+async def test_keys_are_refetched_after_the_cache_time_and_kept_if_auth_is_down(
+    auth: FakeAuth, settings: Settings, ed_key: OKPKey
+) -> None:
+    now = [1000.0]
+    verifier = JwksTokenVerifier(
+        auth.fetch_jwks,
+        auth.verify_remote,
+        settings.model_copy(update={"jwks_cache_seconds": 60}),
+        clock=lambda: now[0],
+    )
+    token = _sign(ed_key, _claims())
+    await verifier.verify(token)
+    now[0] += 61
+    await verifier.verify(token)
+    fetches_after_expiry = auth.jwks_fetches
+    auth.fetch_error = UpstreamUnavailable("auth restarting")
+    now[0] += 61
+
+    principal = await verifier.verify(token)
+
+    assert fetches_after_expiry == 2
+    assert auth.jwks_fetches == 3
+    assert principal.user_id == "user-1"
+
+
+async def test_a_jwks_answer_that_is_not_a_key_set_is_upstream_unavailable(
+    auth: FakeAuth, settings: Settings, ed_key: OKPKey
+) -> None:
+    async def broken() -> str:
+        return "<html>not json</html>"
+
+    verifier = JwksTokenVerifier(broken, auth.verify_remote, settings)
+
+    with pytest.raises(UpstreamUnavailable):
+        await verifier.verify(_sign(ed_key, _claims()))
