@@ -7,7 +7,6 @@ They work on the database directly, so they need no running service; accounts ma
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +14,7 @@ from datetime import datetime
 from db.models.auth import Tenant, User
 from db.models.base import PLANS
 from services.auth.emails import normalize_email
+from services.auth.inputs import known_id
 from services.auth.repository import AuthRepository
 from services.auth.service import create_account
 from services.auth.signing_keys import SigningKeyRing
@@ -115,10 +115,10 @@ async def _find_tenant(repository: AuthRepository, tenant: str) -> Tenant:
 
 
 def _parse_id(value: str, *, field: str) -> str:
-    try:
-        return str(uuid.UUID(value.strip()))
-    except ValueError:
-        raise BadInput(f"{field} must be a tenant id (a UUID) or a user's email", field=field) from None
+    known = known_id(value)
+    if known is None:
+        raise BadInput(f"{field} must be a tenant id (a UUID) or a user's email", field=field)
+    return known
 
 
 def _row(user: User, tenant: Tenant) -> UserRow:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from db.models.auth import ApiKey
-from services.auth.inputs import api_key_scopes, required_name
+from services.auth.inputs import api_key_scopes, known_id, required_name
 from services.auth.opaque_tokens import display_prefix, hash_secret, new_api_key
 from services.auth.paging import Page, decode_page_token, encode_page_token, page_size
 from services.auth.repository import AuthRepository
@@ -75,10 +75,14 @@ class ApiKeyService:
         """Revokes one of the caller's keys (idempotent); anyone else's key is NOT_FOUND."""
         principal = require_principal()
         _require_user_or_admin_key(principal)
+        known = known_id(key_id)
         async with self._db.transaction() as session:
-            row = await AuthRepository(session).api_key(
-                key_id, tenant_id=principal.tenant_id, user_id=principal.user_id
-            )
+            repository = AuthRepository(session)
+            row = None
+            if known is not None:
+                row = await repository.api_key(
+                    known, tenant_id=principal.tenant_id, user_id=principal.user_id
+                )
             if row is None:
                 raise NotFound("no such API key")
             if row.revoked_at is None:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from db.models.auth import USER_ROLES, Tenant, User
 from services.auth.access_tokens import IssuedAccessToken, issue_access_token
 from services.auth.emails import normalize_email
-from services.auth.inputs import required_name
+from services.auth.inputs import known_id, required_name
 from services.auth.opaque_tokens import hash_secret, new_refresh_token
 from services.auth.passwords import check_password_policy, hash_password_async, verify_password_async
 from services.auth.repository import AuthRepository
@@ -38,6 +38,8 @@ from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 
 MAX_BATCH_USERS = 500
+MAX_IP_LENGTH = 64  # the column's size; a forwarded address is only a hint
+MAX_USER_AGENT_LENGTH = 1000
 DEFAULT_WORKSPACE_NAME = "General"
 
 INVALID_LOGIN = "invalid email or password"
@@ -189,7 +191,7 @@ class AuthService:
         principal = require_principal()
         if len(ids) > MAX_BATCH_USERS:
             raise BadInput(f"at most {MAX_BATCH_USERS} ids per call", field="ids")
-        wanted = list(dict.fromkeys(ids))
+        wanted = list(dict.fromkeys(known for value in ids if (known := known_id(value)) is not None))
         async with self._db.session() as session:
             repository = AuthRepository(session)
             users = await repository.users(wanted, tenant_id=principal.tenant_id) if wanted else []
@@ -254,8 +256,8 @@ class AuthService:
                 parent_id=parent_id,
                 token_hash=hash_secret(refresh),
                 expires_at=expires_at,
-                ip=current_peer_ip.get(),
-                user_agent=user_agent[:1000] if user_agent else None,
+                ip=(current_peer_ip.get() or "")[:MAX_IP_LENGTH] or None,
+                user_agent=user_agent[:MAX_USER_AGENT_LENGTH] if user_agent else None,
             )
         return SignedIn(user, tenant, access, refresh, expires_at)
 

@@ -82,6 +82,12 @@ async def test_another_tenants_key_cannot_be_revoked(platform: Platform) -> None
 
     assert code == grpc.StatusCode.NOT_FOUND
     assert error.code == "NOT_FOUND"
+    code, _ = await rpc_error(
+        platform.auth.RevokeApiKey(
+            auth_pb2.RevokeApiKeyRequest(id="not-an-id"), metadata=platform.metadata(mine.access_token)
+        )
+    )
+    assert code == grpc.StatusCode.NOT_FOUND
     listed = await platform.auth.ListApiKeys(
         auth_pb2.ListApiKeysRequest(), metadata=platform.metadata(mine.access_token)
     )

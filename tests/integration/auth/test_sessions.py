@@ -254,7 +254,7 @@ async def test_batch_get_users_sees_only_the_callers_tenant(platform: Platform) 
     token = mine.session.access_token
 
     response = await platform.auth.BatchGetUsers(
-        auth_pb2.BatchGetUsersRequest(ids=[theirs.session.user.id, mine.session.user.id]),
+        auth_pb2.BatchGetUsersRequest(ids=[theirs.session.user.id, "not-an-id", mine.session.user.id]),
         metadata=platform.metadata(token),
     )
 
@@ -292,3 +292,18 @@ async def test_register_leaves_nothing_behind_when_the_workspace_service_is_down
     working = await start_platform()
     registered = await working.register(email=email)
     assert registered.session.user.email == email
+
+
+async def test_an_oversized_forwarded_address_is_kept_short(platform: Platform) -> None:
+    platform.ip = "2001:db8::" + "f" * 200
+    registered = await platform.register()
+
+    async with db_session(platform) as db:
+        token = (
+            await db.scalars(
+                select(RefreshToken).where(
+                    RefreshToken.token_hash == hash_secret(registered.session.refresh_token)
+                )
+            )
+        ).one()
+    assert token.ip == platform.ip[:64]
