@@ -29,7 +29,7 @@ current_user_agent: ContextVar[str | None] = ContextVar("geko_user_agent", defau
 
 
 def require_principal() -> Principal:
-    """The caller of this RPC, or UNAUTHENTICATED; services read tenant_id from here, never from the request."""
+    """The caller of this RPC, or UNAUTHENTICATED; services read tenant_id here, never from the request."""
     principal = current_principal.get()
     if principal is None:
         raise Unauthenticated("sign in first: missing or invalid authorization")

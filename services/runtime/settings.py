@@ -17,18 +17,26 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GEKO_", env_file=".env", extra="ignore")
 
     env: str = Field("development", description="development or production")
-    data_dir: Path = Field(Path(".geko"), description="Where the embedded mode keeps its SQLite file and keys")
-    database_url: str | None = Field(
-        None, description="SQLAlchemy async URL; empty means SQLite in data_dir (postgresql+psycopg://… in prod)"
+    data_dir: Path = Field(
+        Path(".geko"), description="Where the embedded mode keeps its SQLite file and keys"
     )
-    redis_url: str | None = Field(None, description="redis://…; empty means in-process cache/rate limits/pubsub")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL; empty means SQLite in data_dir (postgresql+psycopg://… in prod)",
+    )
+    redis_url: str | None = Field(
+        None, description="redis://…; empty means in-process cache/rate limits/pubsub"
+    )
     secret_key: SecretStr | None = Field(
-        None, description="Encrypts secrets at rest (signing keys, provider keys); generated in data_dir if empty"
+        None,
+        description="Encrypts secrets at rest (signing keys, provider keys); generated in data_dir if empty",
     )
 
     host: str = Field("127.0.0.1", description="Gateway bind address")
     port: int = Field(8000, description="Gateway port")
-    public_url: str | None = Field(None, description="External URL of the gateway, for links; default http://host:port")
+    public_url: str | None = Field(
+        None, description="External URL of the gateway, for links; default http://host:port"
+    )
     grpc_host: str = Field("127.0.0.1", description="Bind address of `geko serve <service>`")
     grpc_deadline_seconds: float = Field(10.0, description="Deadline of every internal gRPC call")
     grpc_grace_seconds: float = Field(5.0, description="Time in-flight RPCs get on shutdown")
@@ -51,7 +59,9 @@ class Settings(BaseSettings):
     login_rate_per_email: int = Field(10, description="Login attempts per email per window")
     login_rate_window_seconds: int = Field(60, description="Window of the login/register rate limits")
 
-    graphql_max_depth: int = Field(12, description="Deepest GraphQL selection accepted (introspection included)")
+    graphql_max_depth: int = Field(
+        12, description="Deepest GraphQL selection accepted (introspection included)"
+    )
     graphql_max_aliases: int = Field(30, description="Most aliases in one GraphQL document")
     graphql_max_tokens: int = Field(2000, description="Most tokens in one GraphQL document")
     max_body_bytes: int = Field(1_000_000, description="Largest HTTP request body (413 above)")
