@@ -25,8 +25,10 @@ from services.runtime.secrets import SecretBox
 from services.runtime.settings import Settings
 
 KEY_CURVE: Final = "Ed25519"
-# Verifiers accept tokens this many seconds past `exp` (clock skew), so a retired key stays that much longer.
+# Extra time a key stays published after its last possible token expired: covers verifiers' clock leeway
+# (30 s) and auth processes still signing with a cached key after a rotation (ACTIVE_KEY_CACHE_SECONDS).
 RETIRE_LEEWAY_SECONDS = 60
+ACTIVE_KEY_CACHE_SECONDS = 30.0
 
 
 def generate_signing_key() -> OKPKey:
@@ -75,7 +77,7 @@ class SigningKeyRing:
         box: SecretBox,
         settings: Settings,
         *,
-        cache_seconds: float = 30.0,
+        cache_seconds: float = ACTIVE_KEY_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db

@@ -11,6 +11,7 @@ import grpc
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from db.models.auth import SigningKey
 from geko.auth.v1 import auth_pb2
 from services.auth.access_tokens import ACCESS_TOKEN_ALGORITHM, issue_access_token
 from services.auth.signing_keys import SigningKeyRing, generate_signing_key
@@ -122,3 +123,21 @@ async def test_rotation_publishes_the_new_key_and_keeps_the_old_one(platform: Pl
             auth_pb2.GetMeRequest(), metadata=platform.metadata(session.access_token)
         )
         assert me.user.id == session.user.id
+
+
+async def test_a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(platform: Platform) -> None:
+    ring = _ring(platform)
+    old_kid = (await ring.active_key()).kid
+    await ring.rotate()
+    async with platform.deps.database.transaction() as db:
+        old = await db.get(SigningKey, old_kid)
+        assert old is not None
+        assert old.not_after is not None
+        assert old.retired_at is not None
+        assert old.retired_at - old.not_after >= timedelta(seconds=platform.settings.access_token_ttl_seconds)
+        old.retired_at = utcnow() - timedelta(seconds=1)
+
+    jwks = json.loads((await platform.auth.GetJwks(auth_pb2.GetJwksRequest())).jwks_json)
+
+    assert old_kid not in {key["kid"] for key in jwks["keys"]}
+    assert (await ring.active_key()).kid in {key["kid"] for key in jwks["keys"]}
