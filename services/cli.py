@@ -12,10 +12,12 @@ from typing import Annotated, Any, Literal, get_args
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from db import migrate as migrations
 from db.seed import seed
 from graphql_gateway.app import create_app
+from services.auth import admin as auth_admin
 from services.embedded import Platform, run_embedded
 from services.hosting import HttpServer, registrations, token_verifier, wait_for_shutdown_signal
 from services.runtime.database import Database
@@ -66,6 +68,8 @@ def run(main: Coroutine[Any, Any, None]) -> None:
         raise fail(f"{error.field}: {error.message}" if error.field else error.message) from None
     except (CliError, OSError, ValueError) as error:
         raise fail(str(error)) from None
+    except DBAPIError as error:
+        raise fail(f"database: {str(error.orig).strip().splitlines()[0]}") from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
@@ -177,3 +181,103 @@ async def _migrate(settings: Settings, revision: str, down: str | None) -> None:
             finally:
                 await database.dispose()
     typer.echo(f"database at revision {await migrations.current(url) or 'base'}")
+
+
+admin = typer.Typer(help="Operator tasks, straight on the database (no running service needed).")
+app.add_typer(admin, name="admin")
+
+
+async def admin_deps(settings: Settings) -> ServiceDeps:
+    """The dependencies the admin actions need, once the database has been migrated."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if await migrations.current(settings.effective_database_url) is None:
+        raise CliError("the database is not migrated yet: run `geko migrate` (or `geko up`) first")
+    return ServiceDeps.from_settings(settings)
+
+
+@admin.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option(help="Sign-in email")],
+    password: Annotated[str, typer.Option(help="At least 10 characters, letters with digits or symbols")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    tenant_name: Annotated[str | None, typer.Option(help="Create a new tenant with this name")] = None,
+    tenant_id: Annotated[str | None, typer.Option(help="Or add the user to this existing tenant")] = None,
+    role: Annotated[str, typer.Option(help="owner, admin, editor or viewer")] = "owner",
+) -> None:
+    """Create a user, in a new tenant (--tenant-name) or an existing one (--tenant-id)."""
+
+    async def main() -> None:
+        deps = await admin_deps(load_settings())
+        try:
+            row = await auth_admin.create_user(
+                deps,
+                email=email,
+                password=password,
+                name=name,
+                role=role,
+                tenant_name=tenant_name,
+                tenant_id=tenant_id,
+            )
+        finally:
+            await deps.aclose()
+        typer.echo(
+            f"created {row.role} {row.email} (user {row.id}) in tenant {row.tenant_name} ({row.tenant_id})"
+        )
+
+    run(main())
+
+
+@admin.command("set-plan")
+def set_plan(
+    tenant: Annotated[str, typer.Option(help="Tenant id, or the email of one of its users")],
+    plan: Annotated[str, typer.Option(help="free, pro or paygo")],
+) -> None:
+    """Put a tenant on the free, pro or paygo plan."""
+
+    async def main() -> None:
+        deps = await admin_deps(load_settings())
+        try:
+            row = await auth_admin.set_plan(deps, tenant, plan)
+        finally:
+            await deps.aclose()
+        typer.echo(f"tenant {row.name} ({row.id}) is on the {row.plan} plan")
+
+    run(main())
+
+
+@admin.command("list-users")
+def list_users(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant (id or a member's email)")] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, help="At most this many users")
+    ] = auth_admin.DEFAULT_LIST_LIMIT,
+) -> None:
+    """List users, oldest first."""
+
+    async def main() -> None:
+        deps = await admin_deps(load_settings())
+        try:
+            rows = await auth_admin.list_users(deps, tenant=tenant, limit=limit)
+        finally:
+            await deps.aclose()
+        header = ("EMAIL", "NAME", "ROLE", "TENANT", "PLAN", "ACTIVE", "LAST LOGIN", "ID")
+        lines = [header] + [
+            (
+                row.email,
+                row.name,
+                row.role,
+                row.tenant_name,
+                row.plan,
+                "yes" if row.is_active else "no",
+                row.last_login_at.isoformat(timespec="seconds") if row.last_login_at else "-",
+                row.id,
+            )
+            for row in rows
+        ]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        for line in lines:
+            typer.echo(
+                "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+            )
+
+    run(main())
