@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -22,13 +22,11 @@ from strawberry.types import Info
 
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
 from graphql_gateway.auth.types import User
+from services.runtime.clients import Channels
 from services.runtime.context import Principal, new_request_id
 from services.runtime.errors import Unauthenticated
 from services.runtime.settings import Settings
 from services.runtime.tokens import TokenVerifier
-
-if TYPE_CHECKING:
-    from services.runtime.clients import Channels
 
 StubT = TypeVar("StubT")
 

@@ -21,7 +21,7 @@ from services.runtime.errors import ErrorCode, GekoError
 INTERNAL_MESSAGE = "internal error"
 
 # Strawberry raises these for requests that name no runnable operation; the fault is the client's.
-_REQUEST_FAULTS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+_EXPECTED_ORIGINS = (GekoError, MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def error_extensions(error: GekoError) -> dict[str, Any]:
 def is_expected(error: GraphQLError) -> bool:
     """Whether an error is one the client caused or should see as is (no log, no masking)."""
     original = error.original_error
-    if isinstance(original, GekoError | _REQUEST_FAULTS):
+    if isinstance(original, _EXPECTED_ORIGINS):
         return True
     # graphql-core's own parse, validation and variable errors carry no original error and no path.
     return original is None and error.path is None

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from services.runtime.backends import Backends
+from services.runtime.clients import Channels, proto_service_name
 from services.runtime.database import Database
 from services.runtime.logging import get_logger
 from services.runtime.settings import SERVICES
-
-if TYPE_CHECKING:
-    from services.runtime.clients import Channels
 
 CHECK_TIMEOUT_SECONDS = 2.0
 SERVING = "SERVING"
@@ -30,17 +27,12 @@ OK = "ok"
 log = get_logger(__name__)
 
 
-def health_service_name(service: str) -> str:
-    """The name a service registers with the health servicer: its full proto service name."""
-    return f"geko.{service}.v1.{service.capitalize()}Service"
-
-
 async def service_status(channels: Channels, service: str) -> str:
     """SERVING, NOT_SERVING, … as the service reports it; UNAVAILABLE when it cannot be asked."""
     stub = channels.stub(service, health_pb2_grpc.HealthStub)
-    request = health_pb2.HealthCheckRequest(service=health_service_name(service))
+    request = health_pb2.HealthCheckRequest(service=proto_service_name(service))
     try:
-        response = await asyncio.wait_for(stub.Check(request), CHECK_TIMEOUT_SECONDS)
+        response = await stub.Check(request, timeout=CHECK_TIMEOUT_SECONDS)
     except Exception as exc:  # an unreachable service is a health state, not an error of /health
         log.warning("health_check_failed", service=service, error=type(exc).__name__)
         return "UNAVAILABLE"

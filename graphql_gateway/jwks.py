@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
 from graphql_gateway.responses import graphql_error_response
+from services.runtime.clients import Channels
 from services.runtime.errors import GekoError
-
-if TYPE_CHECKING:
-    from services.runtime.clients import Channels
 
 CACHE_SECONDS = 60.0
 

@@ -1,19 +1,24 @@
 """What keeps a request from costing more than it should: body cap, depth, alias and token limits.
 
 Strawberry's `QueryDepthLimiter` skips fields whose name starts with `__`, so a circular introspection query
-(`__schema { types { fields { type { fields … } } } }`) passes it however deep it goes. `depth_rule` counts
-every field, introspection included (bar the non-branching `ofType` wrapper chain), and remembers each
-fragment's depth so spreads cannot blow up the count.
+(`__schema { types { fields { type { fields … } } } }`) passes it however deep it goes, and its
+`MaxAliasesLimiter` takes exponential time on fragments that spread each other twice. `size_rule` does both
+jobs in one linear pass: it counts every field, introspection included (bar the non-branching `ofType`
+wrapper chain), and measures each fragment once. Tokens are capped by graphql-core's parser.
 Mutations over GET are refused by Strawberry itself (GET only runs queries).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from functools import partial
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -23,13 +28,12 @@ from graphql import (
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
+    parse,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
     ValidationCache,
 )
@@ -44,61 +48,102 @@ FREE_FIELDS = frozenset({"ofType"})
 CACHE_SIZE = 256
 
 
-class _DepthCounter:
-    """Depth of the deepest field path in one document; stops descending once past `limit`."""
+@dataclass(frozen=True, slots=True)
+class Size:
+    """How deep a selection goes (`{a{b}}` is 2) and how many aliased fields it expands to."""
 
-    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode], limit: int) -> None:
+    depth: int = 0
+    aliases: int = 0
+
+
+class _Measure:
+    """Measures selection sets of one document; each fragment is measured once, however often it is
+    spread, so a document whose spreads fan out exponentially costs linear time (Strawberry's own alias
+    counter re-walks every spread, and a few dozen doubling fragments keep it busy for minutes)."""
+
+    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode], max_depth: int) -> None:
         self._fragments = fragments
-        self._limit = limit
-        self._fragment_depths: dict[str, int] = {}
+        self._max_depth = max_depth
+        self._fragment_sizes: dict[str, Size] = {}
 
-    def selection_set(self, selection_set: SelectionSetNode | None, depth: int) -> int:
-        """The deepest level reached below `selection_set`, which sits at `depth`."""
-        deepest = depth
-        if selection_set is None or depth > self._limit:
-            return deepest
+    def selection_set(self, selection_set: SelectionSetNode | None, depth: int = 0) -> Size:
+        """The size below `selection_set`, which sits at `depth`; descent stops once past the depth limit."""
+        deepest, aliases = depth, 0
+        if selection_set is None or depth > self._max_depth:
+            return Size(deepest, aliases)
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 step = 0 if selection.name.value in FREE_FIELDS else 1
-                reached = self.selection_set(selection.selection_set, depth + step)
+                below = self.selection_set(selection.selection_set, depth + step)
+                reached, aliases = below.depth, aliases + below.aliases + (selection.alias is not None)
             elif isinstance(selection, InlineFragmentNode):
-                reached = self.selection_set(selection.selection_set, depth)
+                below = self.selection_set(selection.selection_set, depth)
+                reached, aliases = below.depth, aliases + below.aliases
             elif isinstance(selection, FragmentSpreadNode):
-                reached = depth + self._fragment_depth(selection.name.value)
+                fragment = self._fragment(selection.name.value)
+                reached, aliases = depth + fragment.depth, aliases + fragment.aliases
             else:  # pragma: no cover - graphql-core has no other selection kinds
                 continue
             deepest = max(deepest, reached)
-        return deepest
+        return Size(deepest, aliases)
 
-    def _fragment_depth(self, name: str) -> int:
-        """A fragment's own depth, computed once; a cycle (rejected by validation anyway) counts as 0."""
-        if name not in self._fragment_depths:
+    def _fragment(self, name: str) -> Size:
+        """A fragment's own size, computed once; a cycle (refused by validation anyway) counts as empty."""
+        if name not in self._fragment_sizes:
+            self._fragment_sizes[name] = Size()
             fragment = self._fragments.get(name)
-            self._fragment_depths[name] = 0
             if fragment is not None:
-                self._fragment_depths[name] = self.selection_set(fragment.selection_set, 0)
-        return self._fragment_depths[name]
+                self._fragment_sizes[name] = self.selection_set(fragment.selection_set)
+        return self._fragment_sizes[name]
 
 
-def depth_rule(max_depth: int) -> type[ASTValidationRule]:
-    """A validation rule refusing operations nested deeper than `max_depth` fields (`{a{b}}` is depth 2)."""
+def size_rule(max_depth: int, max_aliases: int) -> type[ASTValidationRule]:
+    """A validation rule refusing operations deeper than `max_depth` fields and documents with more than
+    `max_aliases` aliased fields (counted as expanded: an alias in a fragment spread twice counts twice)."""
 
-    class DepthLimit(ValidationRule):
+    class SizeLimit(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
             definitions = context.document.definitions
             fragments = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
-            counter = _DepthCounter(fragments, max_depth)
+            measure = _Measure(fragments, max_depth)
+            total_aliases = 0
             for operation in definitions:
                 if not isinstance(operation, OperationDefinitionNode):
                     continue
-                if counter.selection_set(operation.selection_set, 0) > max_depth:
+                size = measure.selection_set(operation.selection_set)
+                total_aliases += size.aliases
+                if size.depth > max_depth:
                     name = operation.name.value if operation.name else "anonymous"
-                    context.report_error(
-                        GraphQLError(f"operation '{name}' is deeper than the limit of {max_depth}", operation)
-                    )
+                    message = f"operation '{name}' is deeper than the limit of {max_depth}"
+                    context.report_error(GraphQLError(message, operation))
+            if total_aliases > max_aliases:
+                message = f"{total_aliases} aliases found. Allowed: {max_aliases}"
+                context.report_error(GraphQLError(message))
 
-    return DepthLimit
+    return SizeLimit
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _parse(query: str, **options: Any) -> DocumentNode:
+    return parse(query, **options)
+
+
+class ParseCache(SchemaExtension):
+    """Strawberry's `ParserCache`, except that a document that does not parse is left to Strawberry.
+
+    `ParserCache` raises the syntax error from its hook, outside Strawberry's error handling, so the error
+    skips every extension (no `extensions.code`). Here a failed parse leaves the document unset; Strawberry
+    then parses it again inside its own handling and the error is shaped like any other. lru_cache keeps no
+    failures, so this costs nothing more for bad documents than it already did.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query:
+            with suppress(GraphQLError):
+                context.graphql_document = _parse(context.query, **context.parse_options)
+        yield
 
 
 def limit_extensions(
@@ -108,11 +153,11 @@ def limit_extensions(
 
     The validation rules are built once, so the validation cache sees the same rules on every request.
     """
-    rules = [depth_rule(max_depth), *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
+    rules = [size_rule(max_depth, max_aliases)]
     return [
         partial(AddValidationRules, rules),
         partial(MaxTokensLimiter, max_token_count=max_tokens),
-        partial(ParserCache, maxsize=CACHE_SIZE),
+        ParseCache,
         partial(ValidationCache, maxsize=CACHE_SIZE),
     ]
 
