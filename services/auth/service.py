@@ -19,7 +19,12 @@ from services.auth.access_tokens import IssuedAccessToken, issue_access_token
 from services.auth.emails import normalize_email
 from services.auth.inputs import known_id, required_name
 from services.auth.opaque_tokens import hash_secret, new_refresh_token
-from services.auth.passwords import check_password_policy, hash_password_async, verify_password_async
+from services.auth.passwords import (
+    MAX_PASSWORD_LENGTH,
+    check_password_policy,
+    hash_password_async,
+    verify_password_async,
+)
 from services.auth.repository import AuthRepository
 from services.auth.signing_keys import SigningKeyRing
 from services.runtime.backends import RateLimiter
@@ -160,6 +165,8 @@ class AuthService:
         await self._limit("login", "ip", current_peer_ip.get(), self._settings.login_rate_per_ip)
         email = normalize_email(email)
         await self._limit("login", "email", email, self._settings.login_rate_per_email)
+        if len(password) > MAX_PASSWORD_LENGTH:  # no account has one; refused before any hashing work
+            raise Unauthenticated(INVALID_LOGIN)
         async with self._db.session() as session:
             user = await AuthRepository(session).user_by_email(email)
         verification = await verify_password_async(user.password_hash if user else None, password)

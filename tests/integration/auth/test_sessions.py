@@ -171,6 +171,12 @@ async def test_wrong_password_and_unknown_email_answer_alike(platform: Platform)
     assert wrong[0] == unknown[0] == grpc.StatusCode.UNAUTHENTICATED
     assert wrong[1].message == unknown[1].message == "invalid email or password"
     assert wrong[1].to_detail() == unknown[1].to_detail()
+    huge = await rpc_error(
+        platform.auth.Login(
+            auth_pb2.LoginRequest(email=email, password="x1" * 5000), metadata=platform.metadata()
+        )
+    )
+    assert huge[1].to_detail() == wrong[1].to_detail()
 
 
 async def test_bad_input_names_the_field(platform: Platform) -> None:
