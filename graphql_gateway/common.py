@@ -18,7 +18,7 @@ class Plan(Enum):
     PAYGO = "PAYGO"
 
 
-def plan_from_proto(plan: common_pb2.Plan.ValueType) -> Plan:
+def plan_from_proto(plan: int) -> Plan:
     """The GraphQL plan of a proto plan; an unset plan is FREE, the plan every tenant starts on."""
     if plan == common_pb2.PLAN_UNSPECIFIED:
         return Plan.FREE

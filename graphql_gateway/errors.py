@@ -43,8 +43,10 @@ def is_expected(error: GraphQLError) -> bool:
     original = error.original_error
     if isinstance(original, _EXPECTED_ORIGINS):
         return True
-    # graphql-core's own parse, validation and variable errors carry no original error and no path.
-    return original is None and error.path is None
+    if error.path is not None:
+        return False  # raised while resolving a field: a bug or an outage unless it is a GekoError
+    # Parse, validation and variable errors: graphql-core's own, possibly wrapping another of its own.
+    return original is None or isinstance(original, GraphQLError)
 
 
 def shape_error(error: GraphQLError) -> GraphQLError:

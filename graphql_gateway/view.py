@@ -35,6 +35,8 @@ log = get_logger(__name__)
 # A client that opens a WebSocket must say who it is within this time.
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
+# Strawberry acknowledges a connection without a payload when on_ws_connect returns UNSET.
+PLAIN_ACK: UnsetType = UNSET
 
 
 @cache
@@ -85,7 +87,7 @@ class GatewayView(GraphQL[GatewayContext, None]):
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         authorization = params.get("authorization", params.get("Authorization"))
         if authorization is None:
-            return UNSET
+            return PLAIN_ACK
         if not isinstance(authorization, str):
             raise ConnectionRejectionError(
                 {"message": "authorization must be a string", "code": "UNAUTHENTICATED"}
@@ -95,7 +97,7 @@ class GatewayView(GraphQL[GatewayContext, None]):
             await context.principal()
         except GekoError as exc:
             raise ConnectionRejectionError({"message": exc.message, "code": exc.code.value}) from None
-        return UNSET
+        return PLAIN_ACK
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """GraphiQL for a browser (it asks for text/html); a bare GET from a script gets a JSON error."""

@@ -114,3 +114,12 @@ async def test_an_unreachable_service_is_upstream_unavailable_not_its_grpc_text(
     assert codes(body) == ["UPSTREAM_UNAVAILABLE"]
     assert "StatusCode" not in str(body)
     assert "127.0.0.1" not in str(body)
+
+
+async def test_variable_errors_are_the_clients(client: httpx.AsyncClient) -> None:
+    query = "mutation($t: String!) { logout(refreshToken: $t) }"
+    for variables in ({}, {"t": 5}):
+        response = await client.post("/graphql", json={"query": query, "variables": variables})
+        error = response.json()["errors"][0]
+        assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+        assert "$t" in error["message"]
