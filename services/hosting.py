@@ -85,9 +85,9 @@ class HttpServer:
         try:
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self._socket.bind((host, port))
-        except OSError:
+        except OSError as error:
             self._socket.close()
-            raise
+            raise OSError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
         self.host = host
         self.port = int(self._socket.getsockname()[1])
         config = uvicorn.Config(
