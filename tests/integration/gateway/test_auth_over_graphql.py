@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from services.runtime.metrics import REGISTRY
 from tests.integration.auth.harness import unique_email
 from tests.integration.gateway.conftest import PASSWORD, SESSION_FIELDS, Gateway, GatewayFactory
 
@@ -16,6 +17,11 @@ CREATE_KEY = """mutation($input: CreateApiKeyInput!) {
 }"""
 API_KEYS = "{ apiKeys { id name scopes createdAt revokedAt } }"
 REVOKE_KEY = "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }"
+
+
+def batch_calls() -> float:
+    labels = {"service": "geko.auth.v1.AuthService", "method": "BatchGetUsers", "code": "OK"}
+    return REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0
 
 
 def code_of(body: dict) -> str:
@@ -88,7 +94,9 @@ async def test_users_are_loaded_in_one_batch_and_other_tenants_are_invisible(gat
     query = """query($a: ID!, $b: ID!) {
       a: user(id: $a) { id email }  b: user(id: $b) { id }  c: user(id: $a) { name }
     }"""
+    before = batch_calls()
     body = await gateway.graphql(query, ann["accessToken"], a=ann["user"]["id"], b=other["user"]["id"])
+    assert batch_calls() == before + 1
     assert body["data"] == {
         "a": {"id": ann["user"]["id"], "email": ann["user"]["email"]},
         "b": None,
