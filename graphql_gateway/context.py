@@ -24,7 +24,7 @@ from geko.auth.v1 import auth_pb2, auth_pb2_grpc
 from graphql_gateway.auth.types import User
 from services.runtime.clients import Channels
 from services.runtime.context import Principal, new_request_id
-from services.runtime.errors import Unauthenticated
+from services.runtime.errors import GekoError, Unauthenticated
 from services.runtime.settings import Settings
 from services.runtime.tokens import TokenVerifier
 
@@ -71,12 +71,22 @@ class GatewayContext:
         self.peer_ip = connection.client.host if connection.client else None
         self.user_agent = connection.headers.get("user-agent")
         self._principal: Principal | None = None
+        self._auth_error: GekoError | None = None
         self.users: DataLoader[str, User | None] = DataLoader(self._load_users)
 
     async def principal(self) -> Principal:
-        """The verified caller; UNAUTHENTICATED when the credentials are missing or invalid."""
-        if self._principal is None:
-            self._principal = await self.deps.token_verifier.verify(bearer_token(self.authorization))
+        """The verified caller; UNAUTHENTICATED when the credentials are missing or invalid.
+
+        Verified once: a failure is kept too, so thirty aliased fields with a bad API key cost auth one call.
+        """
+        if self._principal is None and self._auth_error is None:
+            try:
+                self._principal = await self.deps.token_verifier.verify(bearer_token(self.authorization))
+            except GekoError as exc:
+                self._auth_error = exc
+        if self._auth_error is not None:
+            raise self._auth_error
+        assert self._principal is not None
         return self._principal
 
     def stub(self, service: str, stub_class: type[StubT]) -> StubT:

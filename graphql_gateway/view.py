@@ -65,8 +65,6 @@ class GatewayView(GraphQL[GatewayContext, None]):
             response = await self.run(Request(scope, receive))
         except HTTPException as exc:
             response = graphql_error_response(exc.reason, ErrorCode.BAD_USER_INPUT, exc.status_code)
-        except GekoError as exc:
-            response = graphql_error_response(exc.message, exc.code, 400)
         except Exception:
             log.exception("graphql_request_failed")
             response = graphql_error_response("internal error", ErrorCode.INTERNAL, 500)

@@ -25,7 +25,11 @@ PRINCIPAL = Principal(user_id="u-1", tenant_id="t-1", role="owner", token=GOOD_T
 class StandInVerifier:
     """Accepts exactly GOOD_TOKEN; the real JwksTokenVerifier is exercised by the integration tests."""
 
+    def __init__(self) -> None:
+        self.calls = 0
+
     async def verify(self, token: str) -> Principal:
+        self.calls += 1
         if token != GOOD_TOKEN:
             raise Unauthenticated("invalid signature")
         return PRINCIPAL
@@ -38,8 +42,13 @@ def gateway_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def client(gateway_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(gateway_settings, token_verifier=StandInVerifier())
+def verifier() -> StandInVerifier:
+    return StandInVerifier()
+
+
+@pytest.fixture
+async def client(gateway_settings: Settings, verifier: StandInVerifier) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(gateway_settings, token_verifier=verifier)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

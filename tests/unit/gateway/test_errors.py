@@ -123,3 +123,10 @@ async def test_variable_errors_are_the_clients(client: httpx.AsyncClient) -> Non
         error = response.json()["errors"][0]
         assert error["extensions"] == {"code": "BAD_USER_INPUT"}
         assert "$t" in error["message"]
+
+
+async def test_a_request_verifies_its_token_once_however_many_fields_need_it(client, verifier) -> None:
+    query = "{ " + " ".join(f'u{i}: user(id: "{i}") {{ id }}' for i in range(10)) + " }"
+    body = await post(client, query, token="forged")
+    assert codes(body) == ["UNAUTHENTICATED"] * 10
+    assert verifier.calls == 1
