@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,10 +53,11 @@ def platform(tmp_path: Path) -> Iterator[tuple[GekoProcess, str]]:
             process.stop()
 
 
-def login(client: httpx.Client, email: str, password: str) -> dict:
+def login(client: httpx.Client, email: str, password: str) -> dict[str, Any]:
     body = graphql(client, LOGIN, {"input": {"email": email, "password": password}})
     assert "errors" not in body, body
-    return body["data"]["login"]
+    session: dict[str, Any] = body["data"]["login"]
+    return session
 
 
 def test_register_login_refresh_reuse_logout_over_http(platform: tuple[GekoProcess, str]) -> None:
