@@ -5,7 +5,8 @@ Strawberry's `QueryDepthLimiter` skips fields whose name starts with `__`, so a 
 `MaxAliasesLimiter` takes exponential time on fragments that spread each other twice. `size_rule` does both
 jobs in one linear pass: it counts every field, introspection included (bar the non-branching `ofType`
 wrapper chain), and measures each fragment once. Tokens are capped by graphql-core's parser.
-Mutations over GET are refused by Strawberry itself (GET only runs queries).
+Mutations over GET are refused by Strawberry itself (GET only runs queries); subscriptions over plain HTTP
+by `NoSubscriptionsOverHttp`.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ from graphql import (
     parse,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.types.graphql import OperationType
 
 from graphql_gateway.responses import graphql_error_response
 from services.runtime.errors import ErrorCode
@@ -146,6 +149,21 @@ class ParseCache(SchemaExtension):
         yield
 
 
+class NoSubscriptionsOverHttp(SchemaExtension):
+    """Subscriptions stream, so they need the WebSocket. Over plain HTTP graphql-core would try to return the
+    stream itself as the field's value and fail with an internal error; this refuses them as bad input."""
+
+    def on_validate(self) -> Iterator[None]:
+        # Before the yield: Strawberry checks the errors inside the validation step. Listed after
+        # ValidationCache, this runs after it has set the validation errors, and adds to them.
+        context = self.execution_context
+        request = getattr(context.context, "request", None)
+        if context.operation_type is OperationType.SUBSCRIPTION and not isinstance(request, WebSocket):
+            refusal = GraphQLError("subscriptions need a WebSocket: graphql-transport-ws at /graphql")
+            context.pre_execution_errors = [*(context.pre_execution_errors or ()), refusal]
+        yield
+
+
 def limit_extensions(
     *, max_depth: int, max_aliases: int, max_tokens: int
 ) -> list[Callable[[], SchemaExtension]]:
@@ -159,6 +177,7 @@ def limit_extensions(
         partial(MaxTokensLimiter, max_token_count=max_tokens),
         ParseCache,
         partial(ValidationCache, maxsize=CACHE_SIZE),
+        NoSubscriptionsOverHttp,
     ]
 
 

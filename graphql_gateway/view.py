@@ -112,8 +112,9 @@ class GatewayView(GraphQL[GatewayContext, None]):
         # orjson: faster, strict UTF-8, and a nesting limit that turns deep arrays into a clean 400.
         return orjson.loads(data)
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: over a WebSocket bytes go out as binary frames, which browser clients drop.
+        return orjson.dumps(data).decode()
 
     def parse_json(self, data: str | bytes) -> Any:
         try:

@@ -17,7 +17,9 @@ HEARTBEAT = "subscription($ms: Int!) { heartbeat(intervalMs: $ms) { time userId 
 
 
 async def receive(ws: ClientConnection) -> dict[str, Any]:
-    return json.loads(await ws.recv(decode=True))
+    message = await ws.recv()
+    assert isinstance(message, str), "browser clients (graphql-ws) read text frames only"
+    return json.loads(message)
 
 
 async def open_transport_ws(gateway: Gateway, payload: dict[str, Any] | None) -> ClientConnection:

@@ -88,3 +88,14 @@ async def test_body_under_the_cap_reaches_graphql(client: httpx.AsyncClient) -> 
 async def test_query_over_get_runs(client: httpx.AsyncClient) -> None:
     response = await client.get("/graphql", params={"query": "{ __typename }"})
     assert response.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_a_subscription_over_plain_http_is_refused_as_bad_input(client: httpx.AsyncClient) -> None:
+    for response in (
+        await client.post("/graphql", json={"query": "subscription { heartbeat { userId } }"}),
+        await client.get("/graphql", params={"query": "subscription { heartbeat { userId } }"}),
+    ):
+        assert response.status_code == 200
+        error = response.json()["errors"][0]
+        assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+        assert "need a WebSocket" in error["message"]
