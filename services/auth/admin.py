@@ -14,11 +14,11 @@ from datetime import datetime
 from db.models.auth import Tenant, User
 from db.models.base import PLANS
 from services.auth.emails import normalize_email
-from services.auth.inputs import known_id
 from services.auth.repository import AuthRepository
 from services.auth.service import create_account
 from services.auth.signing_keys import SigningKeyRing
 from services.runtime.errors import BadInput, NotFound
+from services.runtime.ids import parse_id
 from services.runtime.server import ServiceDeps
 
 DEFAULT_LIST_LIMIT = 100
@@ -115,7 +115,7 @@ async def _find_tenant(repository: AuthRepository, tenant: str) -> Tenant:
 
 
 def _parse_id(value: str, *, field: str) -> str:
-    known = known_id(value)
+    known = parse_id(value)
     if known is None:
         raise BadInput(f"{field} must be a tenant id (a UUID) or a user's email", field=field)
     return known

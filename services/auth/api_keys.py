@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from db.models.auth import ApiKey
-from services.auth.inputs import api_key_scopes, known_id, required_name
+from services.auth.inputs import api_key_scopes, required_name
 from services.auth.opaque_tokens import display_prefix, hash_secret, new_api_key
-from services.auth.paging import Page, decode_page_token, encode_page_token, page_size
 from services.auth.repository import AuthRepository
 from services.runtime.clock import utcnow
 from services.runtime.context import Principal, require_principal
 from services.runtime.database import Database
 from services.runtime.errors import Forbidden, NotFound, Unauthenticated
+from services.runtime.ids import parse_id
+from services.runtime.paging import Page, decode_page_token, encode_page_token, page_size
 
 # last_used_at is a hint for humans ("used 3 minutes ago"): one write a minute per key is plenty.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -75,7 +76,7 @@ class ApiKeyService:
         """Revokes one of the caller's keys (idempotent); anyone else's key is NOT_FOUND."""
         principal = require_principal()
         _require_user_or_admin_key(principal)
-        known = known_id(key_id)
+        known = parse_id(key_id)
         async with self._db.transaction() as session:
             repository = AuthRepository(session)
             row = None

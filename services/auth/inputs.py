@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 from services.runtime.errors import BadInput
@@ -35,11 +34,3 @@ def api_key_scopes(requested: Iterable[str]) -> tuple[str, ...]:
     if not wanted:
         raise BadInput(f"choose at least one scope of {', '.join(API_KEY_SCOPES)}", field="scopes")
     return tuple(scope for scope in API_KEY_SCOPES if scope in wanted)
-
-
-def known_id(value: str) -> str | None:
-    """`value` as a canonical UUID string, or None when it cannot be an id of ours (so: not found)."""
-    try:
-        return str(uuid.UUID(value.strip()))
-    except ValueError:
-        return None

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from db.models.auth import USER_ROLES, Tenant, User
 from services.auth.access_tokens import IssuedAccessToken, issue_access_token
 from services.auth.emails import normalize_email
-from services.auth.inputs import known_id, required_name
+from services.auth.inputs import required_name
 from services.auth.opaque_tokens import hash_secret, new_refresh_token
 from services.auth.passwords import (
     MAX_PASSWORD_LENGTH,
@@ -38,7 +38,7 @@ from services.runtime.errors import (
     Unauthenticated,
     UpstreamUnavailable,
 )
-from services.runtime.ids import new_id
+from services.runtime.ids import new_id, parse_id
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 
@@ -198,7 +198,7 @@ class AuthService:
         principal = require_principal()
         if len(ids) > MAX_BATCH_USERS:
             raise BadInput(f"at most {MAX_BATCH_USERS} ids per call", field="ids")
-        wanted = list(dict.fromkeys(known for value in ids if (known := known_id(value)) is not None))
+        wanted = list(dict.fromkeys(known for value in ids if (known := parse_id(value)) is not None))
         async with self._db.session() as session:
             repository = AuthRepository(session)
             users = await repository.users(wanted, tenant_id=principal.tenant_id) if wanted else []

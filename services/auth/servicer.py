@@ -12,7 +12,6 @@ import json
 from datetime import UTC, datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from db.models.auth import ApiKey, Tenant, User
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
@@ -23,6 +22,7 @@ from services.auth.opaque_tokens import is_api_key
 from services.auth.service import AuthService, CreateWorkspace, SignedIn
 from services.auth.signing_keys import SigningKeyRing
 from services.runtime.context import Principal
+from services.runtime.messages import timestamp
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.runtime.tokens import JwksTokenVerifier, TokenVerifier
 
@@ -34,20 +34,12 @@ PLAN_OF_NAME = {
 }
 
 
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def tenant_message(tenant: Tenant) -> auth_pb2.Tenant:
     return auth_pb2.Tenant(
         id=tenant.id,
         name=tenant.name,
         plan=PLAN_OF_NAME.get(tenant.plan, common_pb2.PLAN_UNSPECIFIED),
-        create_time=_timestamp(tenant.created_at),
+        create_time=timestamp(tenant.created_at),
     )
 
 
@@ -59,7 +51,7 @@ def user_message(user: User, tenant: Tenant | None) -> auth_pb2.User:
         name=user.name,
         role=user.role,
         tenant=tenant_message(tenant) if tenant is not None else None,
-        create_time=_timestamp(user.created_at),
+        create_time=timestamp(user.created_at),
     )
 
 
@@ -67,8 +59,8 @@ def session_message(signed_in: SignedIn) -> auth_pb2.Session:
     return auth_pb2.Session(
         access_token=signed_in.access_token.token,
         refresh_token=signed_in.refresh_token,
-        access_token_expire_time=_timestamp(signed_in.access_token.expires_at),
-        refresh_token_expire_time=_timestamp(signed_in.refresh_expires_at),
+        access_token_expire_time=timestamp(signed_in.access_token.expires_at),
+        refresh_token_expire_time=timestamp(signed_in.refresh_expires_at),
         user=user_message(signed_in.user, signed_in.tenant),
     )
 
@@ -79,9 +71,9 @@ def api_key_message(key: ApiKey) -> auth_pb2.ApiKey:
         name=key.name,
         scopes=list(key.scopes),
         prefix=key.prefix,
-        create_time=_timestamp(key.created_at),
-        last_used_time=_timestamp(key.last_used_at),
-        revoke_time=_timestamp(key.revoked_at),
+        create_time=timestamp(key.created_at),
+        last_used_time=timestamp(key.last_used_at),
+        revoke_time=timestamp(key.revoked_at),
     )
 
 
@@ -92,7 +84,7 @@ def principal_message(principal: Principal, expire_time: datetime | None) -> aut
         role=principal.role,
         api_key_id=principal.api_key_id or "",
         scopes=list(principal.scopes),
-        expire_time=_timestamp(expire_time),
+        expire_time=timestamp(expire_time),
     )
 
 

@@ -36,6 +36,15 @@ def new_uuid() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def parse_id(value: str) -> str | None:
+    """`value` as a canonical id string, or None when it cannot be an id of ours (callers answer NOT_FOUND
+    or BadInput; a malformed id must never reach the database, where PostgreSQL would reject it)."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return None
+
+
 def new_id() -> str:
     """A new id as the canonical hyphenated string used in every table and message."""
     return str(new_uuid())

@@ -9,7 +9,7 @@ from db.models.workspace import Workspace
 from services.runtime.context import require_principal
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, InternalError
-from services.workspace.paging import decode_page_token, encode_page_token, page_size
+from services.runtime.paging import decode_page_token, encode_page_token, page_size
 from services.workspace.repository import WorkspaceRepository
 
 MAX_NAME_LENGTH = 100

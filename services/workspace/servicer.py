@@ -3,26 +3,16 @@ to the generated base class, which answers UNIMPLEMENTED (issue 3 fills them in)
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from db.models.workspace import Workspace
 from geko.common.v1 import common_pb2
 from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
+from services.runtime.messages import timestamp
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.workspace.service import WorkspaceService
 
 SERVICE_NAME = workspace_pb2.DESCRIPTOR.services_by_name["WorkspaceService"].full_name
-
-
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def workspace_message(workspace: Workspace) -> workspace_pb2.Workspace:
@@ -32,9 +22,9 @@ def workspace_message(workspace: Workspace) -> workspace_pb2.Workspace:
         name=workspace.name,
         icon=workspace.icon or "",
         created_by=workspace.created_by or "",
-        create_time=_timestamp(workspace.created_at),
-        update_time=_timestamp(workspace.updated_at),
-        delete_time=_timestamp(workspace.deleted_at),
+        create_time=timestamp(workspace.created_at),
+        update_time=timestamp(workspace.updated_at),
+        delete_time=timestamp(workspace.deleted_at),
     )
 
 

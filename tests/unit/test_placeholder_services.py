@@ -54,12 +54,13 @@ async def test_placeholder_answers_health_and_unimplemented(
     settings: Settings, servicer: ModuleType, stub_cls: type[Any], call: Callable[[Any], Any]
 ) -> None:
     deps = ServiceDeps.from_settings(settings)
-    server = GrpcServer([servicer.create(deps)], token_verifier=None, settings=settings)
+    registration = servicer.create(deps)
+    server = GrpcServer([registration], token_verifier=None, settings=settings)
     port = await server.start("127.0.0.1:0")
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             health = await health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=servicer.SERVICE_NAME), timeout=5
+                health_pb2.HealthCheckRequest(service=registration.name), timeout=5
             )
             with pytest.raises(grpc.aio.AioRpcError) as failure:
                 await call(stub_cls(channel))
@@ -67,5 +68,6 @@ async def test_placeholder_answers_health_and_unimplemented(
         await server.stop(0)
         await deps.aclose()
 
+    assert registration.name.endswith("." + stub_cls.__name__.removesuffix("Stub"))
     assert health.status == health_pb2.HealthCheckResponse.SERVING
     assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED

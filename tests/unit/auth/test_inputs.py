@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.auth.inputs import API_KEY_SCOPES, api_key_scopes, known_id, required_name
+from services.auth.inputs import API_KEY_SCOPES, api_key_scopes, required_name
 from services.auth.opaque_tokens import (
     display_prefix,
     hash_secret,
@@ -12,9 +12,9 @@ from services.auth.opaque_tokens import (
     new_api_key,
     new_refresh_token,
 )
-from services.auth.paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_size
 from services.runtime.errors import BadInput
-from services.runtime.ids import new_id
+from services.runtime.ids import new_id, parse_id
+from services.runtime.paging import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_size
 
 
 def test_required_name_trims_and_bounds() -> None:
@@ -40,11 +40,11 @@ def test_unknown_or_missing_scopes_are_refused(scopes: list[str]) -> None:
     assert caught.value.field == "scopes"
 
 
-def test_known_id_accepts_uuids_only() -> None:
+def test_parse_id_accepts_uuids_only() -> None:
     value = new_id()
-    assert known_id(value.upper()) == value
-    assert known_id("nope") is None
-    assert known_id("") is None
+    assert parse_id(value.upper()) == value
+    assert parse_id("nope") is None
+    assert parse_id("") is None
 
 
 def test_page_tokens_round_trip_and_reject_garbage() -> None:
