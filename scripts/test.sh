@@ -89,9 +89,7 @@ pytest_run() {
 }
 
 check "stubs fresh" "$BIN/python" scripts/gen_proto.py --check
-if [[ -f scripts/export_schema.py ]]; then
-    check "GraphQL SDL fresh" "$BIN/python" scripts/export_schema.py --check
-fi
+check "GraphQL SDL fresh" "$BIN/python" scripts/export_schema.py --check
 check "buf lint" "$BIN/buf" lint
 check "ruff check" "$BIN/ruff" check .
 check "ruff format" "$BIN/ruff" format --check .

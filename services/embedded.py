@@ -30,8 +30,6 @@ from services.runtime.logging import get_logger
 from services.runtime.server import GrpcServer, ServiceDeps
 from services.runtime.settings import SERVICES, Settings
 
-# `.local` is a special-use domain that email validation rightly refuses; `.example` is reserved for this.
-DEFAULT_ADMIN_EMAIL = "admin@geko.example"
 FIRST_ADMIN_NAME = "Admin"
 FIRST_TENANT_NAME = "GEKO"
 
@@ -97,7 +95,7 @@ async def ensure_first_admin(deps: ServiceDeps) -> AdminCredentials | None:
         if await AuthRepository(session).list_users(tenant_id=None, limit=1):
             return None
     settings = deps.settings
-    email = settings.admin_email or DEFAULT_ADMIN_EMAIL
+    email = settings.admin_email
     given = settings.admin_password.get_secret_value() if settings.admin_password else ""
     password = given or generate_password()
     request = auth_pb2.RegisterRequest(

@@ -95,6 +95,7 @@ class HttpServer:
             log_config=None,
             access_log=False,
             lifespan="on",
+            ws="websockets-sansio",
             timeout_graceful_shutdown=max(1, round(grace_seconds)),
         )
         self._server = _Uvicorn(config)

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(2000, description="Most tokens in one GraphQL document")
     max_body_bytes: int = Field(1_000_000, description="Largest HTTP request body (413 above)")
 
-    admin_email: str | None = Field(None, description="First admin created by `geko up` on first start")
+    admin_email: str = Field(
+        "admin@geko.example", description="First admin, created by `geko up` on first start"
+    )
     admin_password: SecretStr | None = Field(None, description="Its password; generated and printed if empty")
 
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
