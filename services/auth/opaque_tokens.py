@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from services.runtime.tokens import API_KEY_PREFIX
+
 REFRESH_TOKEN_PREFIX = "gkr_"
-API_KEY_PREFIX = "gk_"
 # Characters of an API key kept in clear to recognise it in a list ("gk_" + 7 of the random part).
 API_KEY_DISPLAY_LENGTH = 10
 
