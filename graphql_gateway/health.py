@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from services.runtime.backends import Backends
-from services.runtime.clients import Channels, proto_service_name
+from services.runtime.clients import Channels, health_stub, proto_service_name
 from services.runtime.database import Database
 from services.runtime.logging import get_logger
 from services.runtime.settings import SERVICES
@@ -29,7 +29,7 @@ log = get_logger(__name__)
 
 async def service_status(channels: Channels, service: str) -> str:
     """SERVING, NOT_SERVING, … as the service reports it; UNAVAILABLE when it cannot be asked."""
-    stub = channels.stub(service, health_pb2_grpc.HealthStub)
+    stub = health_stub(channels, service)
     request = health_pb2.HealthCheckRequest(service=proto_service_name(service))
     try:
         response = await stub.Check(request, timeout=CHECK_TIMEOUT_SECONDS)

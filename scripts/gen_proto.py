@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grpc_tools import protoc
+from grpc_tools import protoc  # type: ignore[import-untyped]  # grpcio-tools ships no type hints
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto"

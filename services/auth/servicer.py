@@ -11,8 +11,6 @@ import binascii
 import json
 from datetime import UTC, datetime
 
-import grpc
-
 from db.models.auth import ApiKey, Tenant, User
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
 from geko.common.v1 import common_pb2
@@ -25,6 +23,7 @@ from services.runtime.context import Principal
 from services.runtime.messages import timestamp
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.runtime.tokens import JwksTokenVerifier, TokenVerifier
+from services.runtime.types import ServicerContext
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 PLAN_OF_NAME = {
@@ -108,7 +107,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self._verifier = verifier
 
     async def Register(
-        self, request: auth_pb2.RegisterRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.RegisterRequest, context: ServicerContext
     ) -> auth_pb2.RegisterResponse:
         registered = await self._auth.register(
             email=request.email, password=request.password, name=request.name, tenant_name=request.tenant_name
@@ -117,33 +116,29 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             session=session_message(registered.session), default_workspace_id=registered.default_workspace_id
         )
 
-    async def Login(
-        self, request: auth_pb2.LoginRequest, context: grpc.aio.ServicerContext
-    ) -> auth_pb2.LoginResponse:
+    async def Login(self, request: auth_pb2.LoginRequest, context: ServicerContext) -> auth_pb2.LoginResponse:
         signed_in = await self._auth.login(email=request.email, password=request.password)
         return auth_pb2.LoginResponse(session=session_message(signed_in))
 
     async def Refresh(
-        self, request: auth_pb2.RefreshRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.RefreshRequest, context: ServicerContext
     ) -> auth_pb2.RefreshResponse:
         return auth_pb2.RefreshResponse(
             session=session_message(await self._auth.refresh(request.refresh_token))
         )
 
     async def Logout(
-        self, request: auth_pb2.LogoutRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.LogoutRequest, context: ServicerContext
     ) -> auth_pb2.LogoutResponse:
         await self._auth.logout(request.refresh_token)
         return auth_pb2.LogoutResponse()
 
-    async def GetMe(
-        self, request: auth_pb2.GetMeRequest, context: grpc.aio.ServicerContext
-    ) -> auth_pb2.GetMeResponse:
+    async def GetMe(self, request: auth_pb2.GetMeRequest, context: ServicerContext) -> auth_pb2.GetMeResponse:
         user, tenant = await self._auth.me()
         return auth_pb2.GetMeResponse(user=user_message(user, tenant))
 
     async def VerifyToken(
-        self, request: auth_pb2.VerifyTokenRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.VerifyTokenRequest, context: ServicerContext
     ) -> auth_pb2.VerifyTokenResponse:
         if is_api_key(request.token):
             # Straight to the database, never a cache: callers cache the answer themselves, briefly.
@@ -155,18 +150,18 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.VerifyTokenResponse(principal=message)
 
     async def GetJwks(
-        self, request: auth_pb2.GetJwksRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.GetJwksRequest, context: ServicerContext
     ) -> auth_pb2.GetJwksResponse:
         return auth_pb2.GetJwksResponse(jwks_json=await self._keys.jwks_json())
 
     async def CreateApiKey(
-        self, request: auth_pb2.CreateApiKeyRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.CreateApiKeyRequest, context: ServicerContext
     ) -> auth_pb2.CreateApiKeyResponse:
         created = await self._api_keys.create(name=request.name, scopes=list(request.scopes))
         return auth_pb2.CreateApiKeyResponse(key=created.key, api_key=api_key_message(created.api_key))
 
     async def ListApiKeys(
-        self, request: auth_pb2.ListApiKeysRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.ListApiKeysRequest, context: ServicerContext
     ) -> auth_pb2.ListApiKeysResponse:
         page = await self._api_keys.list(size=request.page.page_size, token=request.page.page_token)
         return auth_pb2.ListApiKeysResponse(
@@ -175,12 +170,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         )
 
     async def RevokeApiKey(
-        self, request: auth_pb2.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.RevokeApiKeyRequest, context: ServicerContext
     ) -> auth_pb2.RevokeApiKeyResponse:
         return auth_pb2.RevokeApiKeyResponse(api_key=api_key_message(await self._api_keys.revoke(request.id)))
 
     async def BatchGetUsers(
-        self, request: auth_pb2.BatchGetUsersRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.BatchGetUsersRequest, context: ServicerContext
     ) -> auth_pb2.BatchGetUsersResponse:
         users, tenant = await self._auth.users(list(request.ids))
         return auth_pb2.BatchGetUsersResponse(users=[user_message(user, tenant) for user in users])

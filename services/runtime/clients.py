@@ -9,7 +9,7 @@ the caller passes its own, the authorization of the principal it acts for. A fai
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -43,9 +43,9 @@ def proto_service_name(service: str) -> str:
 def outgoing_metadata(metadata: Metadata | None) -> grpc.aio.Metadata:
     """The call's metadata plus the request id and the acting principal's authorization, when absent."""
     result = grpc.aio.Metadata(*(tuple(metadata) if metadata else ()))
-    if REQUEST_ID_HEADER not in result:
+    if not result.get_all(REQUEST_ID_HEADER):
         result.add(REQUEST_ID_HEADER, current_request_id.get() or new_request_id())
-    if "authorization" not in result:
+    if not result.get_all("authorization"):
         principal = current_principal.get()
         if principal is not None and principal.token:
             result.add("authorization", f"Bearer {principal.token}")
@@ -143,9 +143,20 @@ class Channels:
             await channel.close()
 
 
+class HealthStub(Protocol):
+    """`health_pb2_grpc.HealthStub` on an aio channel, as far as we call it (its stubs declare no RPCs)."""
+
+    Check: grpc.aio.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse]
+
+
+def health_stub(channels: Channels, service: str) -> HealthStub:
+    """The standard gRPC health stub on the address of `service` (one of SERVICES)."""
+    return cast(HealthStub, channels.stub(service, health_pb2_grpc.HealthStub))
+
+
 async def health_check(channels: Channels, service_name: str, deadline_seconds: float = 2.0) -> bool:
     """Whether `service_name` (one of SERVICES) answers SERVING within `deadline_seconds`."""
-    stub = channels.stub(service_name, health_pb2_grpc.HealthStub)
+    stub = health_stub(channels, service_name)
     try:
         response = await stub.Check(
             health_pb2.HealthCheckRequest(service=proto_service_name(service_name)), timeout=deadline_seconds

@@ -160,7 +160,7 @@ def error_from_detail(detail: common_pb2.ErrorDetail) -> GekoError:
     )
 
 
-def from_rpc_error(error: grpc.RpcError) -> GekoError:
+def from_rpc_error(error: grpc.aio.AioRpcError) -> GekoError:
     """Turn a failed call into a `GekoError`; raw peer text never reaches clients for unknown failures."""
     trailers = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
     for key, value in trailers or ():

@@ -31,6 +31,7 @@ from services.runtime.errors import ERROR_TRAILER, GekoError, InternalError, Una
 from services.runtime.logging import get_logger
 from services.runtime.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING_SECONDS
 from services.runtime.tokens import TokenVerifier
+from services.runtime.types import Metadata, ServicerContext
 
 REQUEST_ID_HEADER = "x-request-id"
 # The gateway forwards the browser's user agent here; `user-agent` itself is rewritten by the gRPC client.
@@ -47,10 +48,14 @@ PUBLIC_SERVICES = frozenset(
 
 log = get_logger("geko.rpc")
 
-Behaviour = Callable[[Any, grpc.aio.ServicerContext], Any]
+# A servicer method as grpc.aio calls it; it may return a message, an awaitable or an (async) iterator.
+Behaviour = Callable[[Any, ServicerContext], Any]
+# A behaviour as `grpc.RpcMethodHandler` hands it over: the stubs type it for the sync server (a
+# `grpc.ServicerContext`, a plain result), but under grpc.aio it is a `Behaviour`.
+HandlerBehaviour = Callable[..., Any]
 
 
-def _metadata_dict(metadata: Any) -> dict[str, str]:
+def _metadata_dict(metadata: Metadata | None) -> dict[str, str]:
     """Text metadata as a dict (the last value wins); binary `-bin` values are skipped."""
     result: dict[str, str] = {}
     for key, value in metadata or ():
@@ -144,9 +149,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None  # unknown method: grpc answers UNIMPLEMENTED
@@ -175,8 +180,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
     # ---- the wrappers ----
 
-    def _wrap_unary(self, behaviour: Behaviour, full_method: str) -> Behaviour:
-        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    def _wrap_unary(self, behaviour: HandlerBehaviour, full_method: str) -> Behaviour:
+        async def handle(request: Any, context: ServicerContext) -> Any:
             rpc = _Rpc(full_method)
             try:
                 await self._begin(rpc, context)
@@ -193,8 +198,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         return handle
 
-    def _wrap_stream(self, behaviour: Behaviour, full_method: str) -> Callable[..., AsyncIterator[Any]]:
-        async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    def _wrap_stream(
+        self, behaviour: HandlerBehaviour, full_method: str
+    ) -> Callable[[Any, ServicerContext], AsyncIterator[Any]]:
+        async def handle(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
             rpc = _Rpc(full_method)
             try:
                 await self._begin(rpc, context)
@@ -218,7 +225,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
     # ---- the steps ----
 
-    async def _begin(self, rpc: _Rpc, context: grpc.aio.ServicerContext) -> None:
+    async def _begin(self, rpc: _Rpc, context: ServicerContext) -> None:
         """Set the request's ContextVars, echo its request id, and identify the caller."""
         metadata = _metadata_dict(context.invocation_metadata())
         request_id = _valid_request_id(metadata.get(REQUEST_ID_HEADER)) or new_request_id()
@@ -236,7 +243,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             return None
         return await self._verifier.verify(token)
 
-    async def _fail(self, rpc: _Rpc, context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+    async def _fail(self, rpc: _Rpc, context: ServicerContext, exc: BaseException) -> None:
         """Record the status and turn `exc` into an abort; returns only for exceptions that must propagate."""
         if isinstance(exc, asyncio.CancelledError | GeneratorExit):
             rpc.code = grpc.StatusCode.CANCELLED
@@ -262,7 +269,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-def _code_set_by_servicer(context: grpc.aio.ServicerContext) -> grpc.StatusCode | None:
+def _code_set_by_servicer(context: ServicerContext) -> grpc.StatusCode | None:
     code = context.code()
     if code is None:
         return None

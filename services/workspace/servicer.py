@@ -3,13 +3,12 @@ to the generated base class, which answers UNIMPLEMENTED (issue 3 fills them in)
 
 from __future__ import annotations
 
-import grpc
-
 from db.models.workspace import Workspace
 from geko.common.v1 import common_pb2
 from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
 from services.runtime.messages import timestamp
 from services.runtime.server import ServiceDeps, ServiceRegistration
+from services.runtime.types import ServicerContext
 from services.workspace.service import WorkspaceService
 
 SERVICE_NAME = workspace_pb2.DESCRIPTOR.services_by_name["WorkspaceService"].full_name
@@ -33,13 +32,13 @@ class WorkspaceServicer(workspace_pb2_grpc.WorkspaceServiceServicer):
         self._workspaces = workspaces
 
     async def CreateWorkspace(
-        self, request: workspace_pb2.CreateWorkspaceRequest, context: grpc.aio.ServicerContext
+        self, request: workspace_pb2.CreateWorkspaceRequest, context: ServicerContext
     ) -> workspace_pb2.CreateWorkspaceResponse:
         workspace = await self._workspaces.create(name=request.name, icon=request.icon)
         return workspace_pb2.CreateWorkspaceResponse(workspace=workspace_message(workspace))
 
     async def ListWorkspaces(
-        self, request: workspace_pb2.ListWorkspacesRequest, context: grpc.aio.ServicerContext
+        self, request: workspace_pb2.ListWorkspacesRequest, context: ServicerContext
     ) -> workspace_pb2.ListWorkspacesResponse:
         page = await self._workspaces.list_mine(size=request.page.page_size, token=request.page.page_token)
         return workspace_pb2.ListWorkspacesResponse(
