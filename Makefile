@@ -24,6 +24,7 @@ lint: bootstrap
 	$(BIN)/ruff format --check .
 	$(BIN)/buf lint
 	$(BIN)/lint-imports
+	$(BIN)/mypy services graphql_gateway db scripts
 
 fmt: bootstrap
 	$(BIN)/ruff check --fix .

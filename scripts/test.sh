@@ -94,6 +94,7 @@ check "buf lint" "$BIN/buf" lint
 check "ruff check" "$BIN/ruff" check .
 check "ruff format" "$BIN/ruff" format --check .
 check "import contracts" "$BIN/lint-imports"
+check "mypy" "$BIN/mypy" services graphql_gateway db scripts
 check "pytest" pytest_run "$@"
 
 if [[ ${#failed[@]} -gt 0 ]]; then
