@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from joserfc.jwk import OKPKey
 from sqlalchemy.exc import IntegrityError
 
 from db.models.auth import USER_ROLES, Tenant, User
@@ -143,7 +144,9 @@ class AuthService:
         user, tenant = await create_account(
             self._db, email=email, password=password, name=name, tenant_name=tenant_name, role="owner"
         )
-        session = await self._start_session(user, tenant)
+        key = await self._keys.active_key()
+        async with self._db.transaction() as db_session:
+            session = await self._start_session(AuthRepository(db_session), key, user, tenant)
         # Nothing half-written: if the workspace cannot be made, the account goes again.
         try:
             workspace_id = await self._create_workspace(
@@ -174,13 +177,14 @@ class AuthService:
             raise Unauthenticated(INVALID_LOGIN)
         if not user.is_active:
             raise Unauthenticated("this account is disabled")
+        key = await self._keys.active_key()
         async with self._db.transaction() as session:
             repository = AuthRepository(session)
-            await repository.record_login(user.id, at=utcnow(), new_password_hash=verification.new_hash)
             tenant = await repository.tenant(user.tenant_id)
-        if tenant is None:
-            raise Unauthenticated(INVALID_LOGIN)
-        return await self._start_session(user, tenant)
+            if tenant is None:
+                raise Unauthenticated(INVALID_LOGIN)
+            await repository.record_login(user.id, at=utcnow(), new_password_hash=verification.new_hash)
+            return await self._start_session(repository, key, user, tenant)
 
     async def me(self) -> tuple[User, Tenant]:
         """The signed-in caller and their tenant."""
@@ -212,6 +216,7 @@ class AuthService:
         """Rotates a live refresh token; a reused one revokes its whole family."""
         now = utcnow()
         failure: tuple[str, str] | None = None  # (revoke reason, message)
+        key = await self._keys.active_key()
         async with self._db.transaction() as session:
             repository = AuthRepository(session)
             token = await repository.refresh_token_by_hash(hash_secret(refresh_token))
@@ -227,15 +232,17 @@ class AuthService:
                 failure = ("disabled", "this account no longer exists or is disabled")
             elif not await repository.mark_rotated(token.id, at=now):
                 failure = ("reuse", REUSED_REFRESH)  # a concurrent refresh with this token got there first
-            if failure is not None:
-                await repository.revoke_family(token.family_id, at=now, reason=failure[0])
-        # Raised once the transaction has committed, so the revocation is kept.
-        if failure is not None or user is None or tenant is None:
+            if failure is None and user is not None and tenant is not None:
+                # The rotation and its child commit together: a failed insert never strands the session.
+                return await self._start_session(
+                    repository, key, user, tenant, family_id=token.family_id, parent_id=token.id
+                )
             reason, message = failure or ("disabled", "this account no longer exists or is disabled")
-            if reason == "reuse":
-                log.warning("refresh_token_reused", family_id=token.family_id, user_id=token.user_id)
-            raise Unauthenticated(message)
-        return await self._start_session(user, tenant, family_id=token.family_id, parent_id=token.id)
+            await repository.revoke_family(token.family_id, at=now, reason=reason)
+        # Raised once the transaction has committed, so the revocation is kept.
+        if reason == "reuse":
+            log.warning("refresh_token_reused", family_id=token.family_id, user_id=token.user_id)
+        raise Unauthenticated(message)
 
     async def logout(self, refresh_token: str) -> None:
         """Revokes the session the token belongs to; unknown or already revoked tokens are fine."""
@@ -246,26 +253,35 @@ class AuthService:
                 await repository.revoke_family(token.family_id, at=utcnow(), reason="logout")
 
     async def _start_session(
-        self, user: User, tenant: Tenant, *, family_id: str | None = None, parent_id: str | None = None
+        self,
+        repository: AuthRepository,
+        key: OKPKey,
+        user: User,
+        tenant: Tenant,
+        *,
+        family_id: str | None = None,
+        parent_id: str | None = None,
     ) -> SignedIn:
+        """Signs an access token and stores a new refresh token in the caller's transaction.
+
+        The signing key is fetched by the caller before its transaction opens: creating the first key
+        writes in a transaction of its own, which SQLite would block behind the caller's write lock."""
         now = utcnow()
-        key = await self._keys.active_key()
         access = issue_access_token(
             key, settings=self._settings, user_id=user.id, tenant_id=tenant.id, role=user.role, now=now
         )
         refresh = new_refresh_token()
         expires_at = now + timedelta(seconds=self._settings.refresh_token_ttl_seconds)
         user_agent = current_user_agent.get()
-        async with self._db.transaction() as session:
-            await AuthRepository(session).add_refresh_token(
-                user=user,
-                family_id=family_id or new_id(),
-                parent_id=parent_id,
-                token_hash=hash_secret(refresh),
-                expires_at=expires_at,
-                ip=(current_peer_ip.get() or "")[:MAX_IP_LENGTH] or None,
-                user_agent=user_agent[:MAX_USER_AGENT_LENGTH] if user_agent else None,
-            )
+        await repository.add_refresh_token(
+            user=user,
+            family_id=family_id or new_id(),
+            parent_id=parent_id,
+            token_hash=hash_secret(refresh),
+            expires_at=expires_at,
+            ip=(current_peer_ip.get() or "")[:MAX_IP_LENGTH] or None,
+            user_agent=user_agent[:MAX_USER_AGENT_LENGTH] if user_agent else None,
+        )
         return SignedIn(user, tenant, access, refresh, expires_at)
 
     # ---- helpers ----
