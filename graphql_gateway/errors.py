@@ -1,9 +1,9 @@
 """The one place GraphQL errors get their public shape (DESIGN.md §5).
 
 A `GekoError` (raised by the gateway or rebuilt from a service's `geko-error-bin` trailer) becomes a GraphQL
-error with `extensions.code` and, where set, `field`, `retryAfter` and `upgradeUrl`. Parse, validation and
-variable errors are the client's: BAD_USER_INPUT with graphql-core's message. Anything else is a bug or an
-outage whose text may hold internals, so it becomes "internal error" / INTERNAL and is logged here instead.
+error with `extensions.code` and, where set, `reason`, `field`, `retryAfter` and `upgradeUrl`. Parse,
+validation and variable errors are the client's: BAD_USER_INPUT with graphql-core's message. Anything else is
+a bug or an outage whose text may hold internals, so it becomes "internal error" / INTERNAL, logged here.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ logger = logging.getLogger(__name__)
 
 
 def error_extensions(error: GekoError) -> dict[str, Any]:
-    """`extensions` of a GekoError: code, and field / retryAfter / upgradeUrl when they apply."""
+    """`extensions` of a GekoError: code, and reason / field / retryAfter / upgradeUrl when they apply."""
     extensions: dict[str, Any] = {"code": error.code.value}
+    if error.reason:
+        extensions["reason"] = error.reason
     if error.field:
         extensions["field"] = error.field
     if error.retry_after_seconds:

@@ -72,6 +72,7 @@ class GekoError(Exception):
         field: str | None = None,
         retry_after_seconds: int | None = None,
         upgrade_url: str | None = None,
+        reason: str | None = None,
         code: ErrorCode | None = None,
     ) -> None:
         super().__init__(message)
@@ -79,6 +80,7 @@ class GekoError(Exception):
         self.field = field
         self.retry_after_seconds = retry_after_seconds
         self.upgrade_url = upgrade_url
+        self.reason = reason
         if code is not None:
             self.code = code
 
@@ -93,6 +95,7 @@ class GekoError(Exception):
             field=self.field or "",
             retry_after_seconds=self.retry_after_seconds or 0,
             upgrade_url=self.upgrade_url or "",
+            reason=self.reason or "",
         )
 
     def __repr__(self) -> str:
@@ -157,6 +160,7 @@ def error_from_detail(detail: common_pb2.ErrorDetail) -> GekoError:
         field=detail.field or None,
         retry_after_seconds=detail.retry_after_seconds or None,
         upgrade_url=detail.upgrade_url or None,
+        reason=detail.reason or None,
     )
 
 

@@ -100,7 +100,11 @@ class ChatDouble(chat_pb2_grpc.ChatServiceServicer):
         for sequence in (1, 2):
             yield chat_pb2.StreamChatResponse(event=chat_pb2.ChatEvent(turn_id="t1", sequence=sequence))
         if request.workspace_id == "quota":
-            raise QuotaExceeded("monthly token quota used up", upgrade_url="https://geko.test/upgrade")
+            raise QuotaExceeded(
+                "monthly token quota used up",
+                upgrade_url="https://geko.test/upgrade",
+                reason="MONTHLY_TOKENS",
+            )
         if request.workspace_id == "crash":
             raise ValueError("stack detail that must stay on the server")
         if request.workspace_id == "hang":
@@ -352,9 +356,10 @@ async def test_stream_delivers_events_then_the_mid_stream_error(
     ]
 
     assert received == [1, 2]
-    assert (caught.value.code, caught.value.upgrade_url) == (
+    assert (caught.value.code, caught.value.upgrade_url, caught.value.reason) == (
         ErrorCode.QUOTA_EXCEEDED,
         "https://geko.test/upgrade",
+        "MONTHLY_TOKENS",
     )
     assert crashed == [1, 2]
     assert (crash.value.code, crash.value.message) == (ErrorCode.INTERNAL, "internal error")

@@ -31,9 +31,12 @@ def test_rate_limited_carries_retry_after_and_denials_carry_upgrade_url() -> Non
         "code": "RATE_LIMITED",
         "retryAfter": 30,
     }
-    quota = QuotaExceeded("monthly tokens used up", upgrade_url="https://geko.example/upgrade")
+    quota = QuotaExceeded(
+        "monthly tokens used up", upgrade_url="https://geko.example/upgrade", reason="MONTHLY_TOKENS"
+    )
     assert shape_error(located(quota)).extensions == {
         "code": "QUOTA_EXCEEDED",
+        "reason": "MONTHLY_TOKENS",
         "upgradeUrl": "https://geko.example/upgrade",
     }
 

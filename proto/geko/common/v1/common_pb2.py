@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgeko/common/v1/common.proto\x12\x0egeko.common.v1\")\n\x05Money\x12\x0e\n\x06micros\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"7\n\x08PageInfo\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\x12\x12\n\ntotal_size\x18\x02 \x01(\x05\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\xa1\x01\n\x0b\x45rrorDetail\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x32\n\nviolations\x18\x04 \x03(\x0b\x32\x1e.geko.common.v1.FieldViolation\x12\x1b\n\x13retry_after_seconds\x18\x05 \x01(\x05\x12\x13\n\x0bupgrade_url\x18\x06 \x01(\t*I\n\x04Plan\x12\x14\n\x10PLAN_UNSPECIFIED\x10\x00\x12\r\n\tPLAN_FREE\x10\x01\x12\x0c\n\x08PLAN_PRO\x10\x02\x12\x0e\n\nPLAN_PAYGO\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgeko/common/v1/common.proto\x12\x0egeko.common.v1\")\n\x05Money\x12\x0e\n\x06micros\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"7\n\x08PageInfo\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\x12\x12\n\ntotal_size\x18\x02 \x01(\x05\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\xb1\x01\n\x0b\x45rrorDetail\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x32\n\nviolations\x18\x04 \x03(\x0b\x32\x1e.geko.common.v1.FieldViolation\x12\x1b\n\x13retry_after_seconds\x18\x05 \x01(\x05\x12\x13\n\x0bupgrade_url\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t*I\n\x04Plan\x12\x14\n\x10PLAN_UNSPECIFIED\x10\x00\x12\r\n\tPLAN_FREE\x10\x01\x12\x0c\n\x08PLAN_PRO\x10\x02\x12\x0e\n\nPLAN_PAYGO\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'geko.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PLAN']._serialized_start=419
-  _globals['_PLAN']._serialized_end=492
+  _globals['_PLAN']._serialized_start=435
+  _globals['_PLAN']._serialized_end=508
   _globals['_MONEY']._serialized_start=47
   _globals['_MONEY']._serialized_end=88
   _globals['_PAGEREQUEST']._serialized_start=90
@@ -42,5 +42,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FIELDVIOLATION']._serialized_start=201
   _globals['_FIELDVIOLATION']._serialized_end=253
   _globals['_ERRORDETAIL']._serialized_start=256
-  _globals['_ERRORDETAIL']._serialized_end=417
+  _globals['_ERRORDETAIL']._serialized_end=433
 # @@protoc_insertion_point(module_scope)
