@@ -229,3 +229,33 @@ class BatchGetUsersResponse(_message.Message):
     USERS_FIELD_NUMBER: _ClassVar[int]
     users: _containers.RepeatedCompositeFieldContainer[User]
     def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
+
+class LookupUsersByEmailRequest(_message.Message):
+    __slots__ = ("emails",)
+    EMAILS_FIELD_NUMBER: _ClassVar[int]
+    emails: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, emails: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class LookupUsersByEmailResponse(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[User]
+    def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
+
+class AcceptInvitationRequest(_message.Message):
+    __slots__ = ("token", "name", "password")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    name: str
+    password: str
+    def __init__(self, token: _Optional[str] = ..., name: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+
+class AcceptInvitationResponse(_message.Message):
+    __slots__ = ("session", "workspace_id")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    session: Session
+    workspace_id: str
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., workspace_id: _Optional[str] = ...) -> None: ...

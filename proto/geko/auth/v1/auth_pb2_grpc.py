@@ -90,6 +90,16 @@ class AuthServiceStub:
                 request_serializer=geko_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersRequest.SerializeToString,
                 response_deserializer=geko_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersResponse.FromString,
                 _registered_method=True)
+        self.LookupUsersByEmail = channel.unary_unary(
+                '/geko.auth.v1.AuthService/LookupUsersByEmail',
+                request_serializer=geko_dot_auth_dot_v1_dot_auth__pb2.LookupUsersByEmailRequest.SerializeToString,
+                response_deserializer=geko_dot_auth_dot_v1_dot_auth__pb2.LookupUsersByEmailResponse.FromString,
+                _registered_method=True)
+        self.AcceptInvitation = channel.unary_unary(
+                '/geko.auth.v1.AuthService/AcceptInvitation',
+                request_serializer=geko_dot_auth_dot_v1_dot_auth__pb2.AcceptInvitationRequest.SerializeToString,
+                response_deserializer=geko_dot_auth_dot_v1_dot_auth__pb2.AcceptInvitationResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -168,6 +178,21 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LookupUsersByEmail(self, request, context):
+        """Users of the caller's tenant with the given emails (normalised); emails without one are simply absent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptInvitation(self, request, context):
+        """Public: creates the account of an invitee who has none, inside the inviting tenant, joins the invitation's
+        workspace and signs the new user in. The token is the capability (answered by WorkspaceService.ResolveInvitation).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -225,6 +250,16 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.BatchGetUsers,
                     request_deserializer=geko_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersRequest.FromString,
                     response_serializer=geko_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersResponse.SerializeToString,
+            ),
+            'LookupUsersByEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupUsersByEmail,
+                    request_deserializer=geko_dot_auth_dot_v1_dot_auth__pb2.LookupUsersByEmailRequest.FromString,
+                    response_serializer=geko_dot_auth_dot_v1_dot_auth__pb2.LookupUsersByEmailResponse.SerializeToString,
+            ),
+            'AcceptInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptInvitation,
+                    request_deserializer=geko_dot_auth_dot_v1_dot_auth__pb2.AcceptInvitationRequest.FromString,
+                    response_serializer=geko_dot_auth_dot_v1_dot_auth__pb2.AcceptInvitationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -525,6 +560,60 @@ class AuthService:
             '/geko.auth.v1.AuthService/BatchGetUsers',
             geko_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersRequest.SerializeToString,
             geko_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupUsersByEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/geko.auth.v1.AuthService/LookupUsersByEmail',
+            geko_dot_auth_dot_v1_dot_auth__pb2.LookupUsersByEmailRequest.SerializeToString,
+            geko_dot_auth_dot_v1_dot_auth__pb2.LookupUsersByEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/geko.auth.v1.AuthService/AcceptInvitation',
+            geko_dot_auth_dot_v1_dot_auth__pb2.AcceptInvitationRequest.SerializeToString,
+            geko_dot_auth_dot_v1_dot_auth__pb2.AcceptInvitationResponse.FromString,
             options,
             channel_credentials,
             insecure,
