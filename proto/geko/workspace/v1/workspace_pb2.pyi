@@ -1,6 +1,5 @@
 import datetime
 
-from geko.auth.v1 import auth_pb2 as _auth_pb2
 from geko.common.v1 import common_pb2 as _common_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -69,13 +68,13 @@ class Member(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ..., role: _Optional[str] = ..., join_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[MemberStatus, str]] = ...) -> None: ...
 
 class Invitation(_message.Message):
-    __slots__ = ("id", "workspace_id", "email", "role", "status", "invited_by", "create_time", "expire_time", "accept_time", "revoke_time")
+    __slots__ = ("id", "workspace_id", "email", "role", "status", "inviter_user_id", "create_time", "expire_time", "accept_time", "revoke_time")
     ID_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
-    INVITED_BY_FIELD_NUMBER: _ClassVar[int]
+    INVITER_USER_ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -85,12 +84,12 @@ class Invitation(_message.Message):
     email: str
     role: str
     status: InvitationStatus
-    invited_by: str
+    inviter_user_id: str
     create_time: _timestamp_pb2.Timestamp
     expire_time: _timestamp_pb2.Timestamp
     accept_time: _timestamp_pb2.Timestamp
     revoke_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., email: _Optional[str] = ..., role: _Optional[str] = ..., status: _Optional[_Union[InvitationStatus, str]] = ..., invited_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accept_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., email: _Optional[str] = ..., role: _Optional[str] = ..., status: _Optional[_Union[InvitationStatus, str]] = ..., inviter_user_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accept_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Role(_message.Message):
     __slots__ = ("id", "workspace_id", "name", "description", "permissions", "is_system", "create_time", "update_time")
@@ -290,25 +289,35 @@ class InviteMemberResponse(_message.Message):
     email_sent: bool
     def __init__(self, invitation: _Optional[_Union[Invitation, _Mapping]] = ..., link: _Optional[str] = ..., email_sent: _Optional[bool] = ...) -> None: ...
 
-class AcceptInvitationRequest(_message.Message):
-    __slots__ = ("token", "name", "password")
+class ResolveInvitationRequest(_message.Message):
+    __slots__ = ("token",)
     TOKEN_FIELD_NUMBER: _ClassVar[int]
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    PASSWORD_FIELD_NUMBER: _ClassVar[int]
     token: str
-    name: str
-    password: str
-    def __init__(self, token: _Optional[str] = ..., name: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class ResolveInvitationResponse(_message.Message):
+    __slots__ = ("invitation", "tenant_id", "workspace_name")
+    INVITATION_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_NAME_FIELD_NUMBER: _ClassVar[int]
+    invitation: Invitation
+    tenant_id: str
+    workspace_name: str
+    def __init__(self, invitation: _Optional[_Union[Invitation, _Mapping]] = ..., tenant_id: _Optional[str] = ..., workspace_name: _Optional[str] = ...) -> None: ...
+
+class AcceptInvitationRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
 
 class AcceptInvitationResponse(_message.Message):
-    __slots__ = ("workspace", "member", "session")
+    __slots__ = ("workspace", "member")
     WORKSPACE_FIELD_NUMBER: _ClassVar[int]
     MEMBER_FIELD_NUMBER: _ClassVar[int]
-    SESSION_FIELD_NUMBER: _ClassVar[int]
     workspace: Workspace
     member: Member
-    session: _auth_pb2.Session
-    def __init__(self, workspace: _Optional[_Union[Workspace, _Mapping]] = ..., member: _Optional[_Union[Member, _Mapping]] = ..., session: _Optional[_Union[_auth_pb2.Session, _Mapping]] = ...) -> None: ...
+    def __init__(self, workspace: _Optional[_Union[Workspace, _Mapping]] = ..., member: _Optional[_Union[Member, _Mapping]] = ...) -> None: ...
 
 class RevokeInvitationRequest(_message.Message):
     __slots__ = ("id",)

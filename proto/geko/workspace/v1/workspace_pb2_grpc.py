@@ -27,7 +27,13 @@ if _version_not_supported:
 
 class WorkspaceServiceStub:
     """Team workspaces, their members, invitations, roles and the permission checks every other service relies on.
-    The caller comes from the authorization metadata; anything of another tenant answers NOT_FOUND.
+    The caller comes from the authorization metadata; anything of another tenant answers NOT_FOUND, and so does a
+    workspace the caller is not a member of (its existence is not revealed). A member without the operation's
+    permission gets PERMISSION_DENIED (FORBIDDEN) naming the permission.
+
+    Refusal reasons (ErrorDetail.reason, shown as GraphQL extensions.reason):
+    - LAST_OWNER (ALREADY_EXISTS / CONFLICT): the change would leave a workspace without an owner.
+    - INVITATION_EXPIRED, INVITATION_REVOKED, INVITATION_USED (INVALID_ARGUMENT / BAD_USER_INPUT, field "token").
     """
 
     def __init__(self, channel):
@@ -96,6 +102,11 @@ class WorkspaceServiceStub:
                 request_serializer=geko_dot_workspace_dot_v1_dot_workspace__pb2.InviteMemberRequest.SerializeToString,
                 response_deserializer=geko_dot_workspace_dot_v1_dot_workspace__pb2.InviteMemberResponse.FromString,
                 _registered_method=True)
+        self.ResolveInvitation = channel.unary_unary(
+                '/geko.workspace.v1.WorkspaceService/ResolveInvitation',
+                request_serializer=geko_dot_workspace_dot_v1_dot_workspace__pb2.ResolveInvitationRequest.SerializeToString,
+                response_deserializer=geko_dot_workspace_dot_v1_dot_workspace__pb2.ResolveInvitationResponse.FromString,
+                _registered_method=True)
         self.AcceptInvitation = channel.unary_unary(
                 '/geko.workspace.v1.WorkspaceService/AcceptInvitation',
                 request_serializer=geko_dot_workspace_dot_v1_dot_workspace__pb2.AcceptInvitationRequest.SerializeToString,
@@ -155,25 +166,32 @@ class WorkspaceServiceStub:
 
 class WorkspaceServiceServicer:
     """Team workspaces, their members, invitations, roles and the permission checks every other service relies on.
-    The caller comes from the authorization metadata; anything of another tenant answers NOT_FOUND.
+    The caller comes from the authorization metadata; anything of another tenant answers NOT_FOUND, and so does a
+    workspace the caller is not a member of (its existence is not revealed). A member without the operation's
+    permission gets PERMISSION_DENIED (FORBIDDEN) naming the permission.
+
+    Refusal reasons (ErrorDetail.reason, shown as GraphQL extensions.reason):
+    - LAST_OWNER (ALREADY_EXISTS / CONFLICT): the change would leave a workspace without an owner.
+    - INVITATION_EXPIRED, INVITATION_REVOKED, INVITATION_USED (INVALID_ARGUMENT / BAD_USER_INPUT, field "token").
     """
 
     def CreateWorkspace(self, request, context):
-        """The caller becomes the workspace's owner.
+        """Any signed-in caller; the caller becomes the workspace's owner.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListWorkspaces(self, request, context):
-        """Workspaces the caller is a member of.
+        """Workspaces the caller is a member of; with show_deleted, only the soft-deleted ones the caller owns (restorable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetWorkspace(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Needs member:view.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -186,121 +204,142 @@ class WorkspaceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateWorkspace(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Needs workspace:config.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteWorkspace(self, request, context):
-        """Soft delete: hidden everywhere at once, restorable by an owner within 30 days.
+        """Needs workspace:delete. Soft delete: hidden everywhere at once (NOT_FOUND), restorable within 30 days.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RestoreWorkspace(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Needs workspace:delete (owners hold it); NOT_FOUND once the 30 days have passed.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListMembers(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Needs member:view. Members (active and suspended), paged, oldest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateMemberRole(self, request, context):
-        """Refused when it would leave the workspace without an owner.
+        """Needs member:role:update. Only an owner may give or take away the owner role; nobody may give a role holding a
+        permission they lack (FORBIDDEN); demoting the last owner is CONFLICT with reason LAST_OWNER.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RemoveMember(self, request, context):
-        """Refused for the last owner.
+        """Needs member:remove; only an owner may remove an owner; the last owner: CONFLICT, reason LAST_OWNER.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def LeaveWorkspace(self, request, context):
-        """The caller leaves; refused for the last owner.
+        """The caller leaves (membership is enough); the last owner: CONFLICT, reason LAST_OWNER.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def InviteMember(self, request, context):
-        """Invites an email with a role; answers the invitation and the link that carries its token (7-day expiry).
+        """Needs member:invite, and every permission of the role (only an owner invites owners). Answers the invitation
+        and the link that carries its token (7-day expiry); emails it when SMTP is configured. An existing member of
+        the workspace: CONFLICT. A pending invitation for the same email is replaced: its token is revoked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveInvitation(self, request, context):
+        """Public (the token is the capability): the invitation a token stands for and its tenant. Used by the auth
+        service to create an invitee's account inside the inviting tenant. Unknown token: NOT_FOUND; expired, revoked
+        or used: INVALID_ARGUMENT with reason INVITATION_EXPIRED / INVITATION_REVOKED / INVITATION_USED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AcceptInvitation(self, request, context):
-        """Joins the workspace with an invitation token: as the signed-in caller whose email matches, or, with name and
-        password, as a new account inside the inviting tenant (which is then signed in).
+        """The signed-in caller joins with an invitation token (refused like ResolveInvitation); the caller's email must
+        be the invitation's (else FORBIDDEN) and its tenant the inviting one (else NOT_FOUND). Adds or re-activates
+        the membership with the invited role. New accounts are made by AuthService.AcceptInvitation, which calls this.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RevokeInvitation(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Needs invitation:revoke; pending invitations only (else CONFLICT).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResendInvitation(self, request, context):
-        """Issues a fresh token and expiry (the old link stops working) and sends the email again.
+        """Needs member:invite. Issues a fresh token and expiry (the old link stops working) and sends the email again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListInvitations(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Needs member:invite. Pending ones unless statuses says otherwise, newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListRoles(self, request, context):
-        """The workspace's roles: the four system roles and its custom ones.
+        """Needs member:view. The four system roles and the workspace's custom ones.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateRole(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Needs role:create, and every permission given to the role. Names are unique and not a system role's.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateRole(self, request, context):
-        """System roles cannot be changed.
+        """Needs role:update, and every permission given to the role. System roles cannot be changed (FORBIDDEN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteRole(self, request, context):
-        """Refused for system roles and for roles that members still hold.
+        """Needs role:delete. System roles: FORBIDDEN; a role members or pending invitations still hold: CONFLICT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CheckPermission(self, request, context):
-        """Answered from a cache that is invalidated at once when a role, membership or role permission changes.
+        """About the caller (user_id empty or the caller's own): membership is enough; about another user: member:view,
+        or a service caller. Answered from a cache (5-minute TTL) that is invalidated at once when a role, membership,
+        role permission or the workspace changes. A non-member (or a missing workspace) answers allowed = false.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListPermissions(self, request, context):
-        """Every permission a user holds in a workspace (same cache as CheckPermission).
+        """Every permission a user holds in a workspace (same rules and cache as CheckPermission).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -376,6 +415,11 @@ def add_WorkspaceServiceServicer_to_server(servicer, server):
                     request_deserializer=geko_dot_workspace_dot_v1_dot_workspace__pb2.InviteMemberRequest.FromString,
                     response_serializer=geko_dot_workspace_dot_v1_dot_workspace__pb2.InviteMemberResponse.SerializeToString,
             ),
+            'ResolveInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveInvitation,
+                    request_deserializer=geko_dot_workspace_dot_v1_dot_workspace__pb2.ResolveInvitationRequest.FromString,
+                    response_serializer=geko_dot_workspace_dot_v1_dot_workspace__pb2.ResolveInvitationResponse.SerializeToString,
+            ),
             'AcceptInvitation': grpc.unary_unary_rpc_method_handler(
                     servicer.AcceptInvitation,
                     request_deserializer=geko_dot_workspace_dot_v1_dot_workspace__pb2.AcceptInvitationRequest.FromString,
@@ -441,7 +485,13 @@ def add_WorkspaceServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class WorkspaceService:
     """Team workspaces, their members, invitations, roles and the permission checks every other service relies on.
-    The caller comes from the authorization metadata; anything of another tenant answers NOT_FOUND.
+    The caller comes from the authorization metadata; anything of another tenant answers NOT_FOUND, and so does a
+    workspace the caller is not a member of (its existence is not revealed). A member without the operation's
+    permission gets PERMISSION_DENIED (FORBIDDEN) naming the permission.
+
+    Refusal reasons (ErrorDetail.reason, shown as GraphQL extensions.reason):
+    - LAST_OWNER (ALREADY_EXISTS / CONFLICT): the change would leave a workspace without an owner.
+    - INVITATION_EXPIRED, INVITATION_REVOKED, INVITATION_USED (INVALID_ARGUMENT / BAD_USER_INPUT, field "token").
     """
 
     @staticmethod
@@ -758,6 +808,33 @@ class WorkspaceService:
             '/geko.workspace.v1.WorkspaceService/InviteMember',
             geko_dot_workspace_dot_v1_dot_workspace__pb2.InviteMemberRequest.SerializeToString,
             geko_dot_workspace_dot_v1_dot_workspace__pb2.InviteMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/geko.workspace.v1.WorkspaceService/ResolveInvitation',
+            geko_dot_workspace_dot_v1_dot_workspace__pb2.ResolveInvitationRequest.SerializeToString,
+            geko_dot_workspace_dot_v1_dot_workspace__pb2.ResolveInvitationResponse.FromString,
             options,
             channel_credentials,
             insecure,
