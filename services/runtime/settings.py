@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     )
     admin_password: SecretStr | None = Field(None, description="Its password; generated and printed if empty")
 
+    smtp_host: str | None = Field(
+        None, description="SMTP server for outgoing email (invitations); empty means email is disabled"
+    )
+    smtp_port: int = Field(587, gt=0, lt=65536, description="SMTP server port")
+    smtp_username: str | None = Field(None, description="SMTP login; empty means no AUTH")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_from: str = Field("GEKO <no-reply@geko.example>", description="From: of outgoing email")
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS before AUTH")
+    smtp_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of each SMTP connect and command")
+
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool = Field(True, description="JSON log lines (false: human-readable)")
 
