@@ -19,6 +19,7 @@ from services.billing import servicer as billing
 from services.chat import servicer as chat
 from services.memory import servicer as memory
 from services.model import servicer as model
+from services.runtime.secrets import load_secret_key
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.runtime.settings import SERVICES, Settings
 from services.runtime.tokens import TokenVerifier, jwks_verifier_from_channels
@@ -44,7 +45,9 @@ def token_verifier(services: Sequence[str], deps: ServiceDeps) -> TokenVerifier:
     """The process hosting auth reads signing keys locally (auth never calls itself); others ask auth."""
     if "auth" in services:
         return auth.local_token_verifier(deps)
-    return jwks_verifier_from_channels(deps.channels, deps.settings)
+    return jwks_verifier_from_channels(
+        deps.channels, deps.settings, service_key=load_secret_key(deps.settings)
+    )
 
 
 def with_service_addresses(settings: Settings, address: str) -> Settings:

@@ -21,6 +21,7 @@ from services.auth.service import AuthService, CreateWorkspace, SignedIn
 from services.auth.signing_keys import SigningKeyRing
 from services.runtime.context import Principal
 from services.runtime.messages import timestamp
+from services.runtime.secrets import load_secret_key
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.runtime.tokens import JwksTokenVerifier, TokenVerifier
 from services.runtime.types import ServicerContext
@@ -192,7 +193,13 @@ def local_token_verifier(deps: ServiceDeps) -> JwksTokenVerifier:
     async def verify_api_key(token: str) -> Principal:
         return (await api_keys.verify(token)).principal
 
-    return JwksTokenVerifier(keys.jwks_json, verify_api_key, deps.settings, api_key_cache_seconds=0.0)
+    return JwksTokenVerifier(
+        keys.jwks_json,
+        verify_api_key,
+        deps.settings,
+        api_key_cache_seconds=0.0,
+        service_key=load_secret_key(deps.settings),
+    )
 
 
 def workspace_creator(deps: ServiceDeps) -> CreateWorkspace:

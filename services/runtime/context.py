@@ -6,7 +6,10 @@ import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from services.runtime.errors import Unauthenticated
+from services.runtime.errors import Forbidden, Unauthenticated
+
+# The role of the platform's own service identity (services.runtime.service_identity), never a user's.
+SERVICE_ROLE = "service"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,11 @@ class Principal:
     # Empty for a user session; an API key's scopes otherwise.
     scopes: tuple[str, ...] = ()
 
+    @property
+    def is_service(self) -> bool:
+        """Whether this is another GEKO service calling as itself (no user, no tenant)."""
+        return self.role == SERVICE_ROLE and not self.user_id
+
 
 current_principal: ContextVar[Principal | None] = ContextVar("geko_principal", default=None)
 current_request_id: ContextVar[str | None] = ContextVar("geko_request_id", default=None)
@@ -33,6 +41,15 @@ def require_principal() -> Principal:
     principal = current_principal.get()
     if principal is None:
         raise Unauthenticated("sign in first: missing or invalid authorization")
+    return principal
+
+
+def require_service() -> Principal:
+    """The caller, when it is a GEKO service (the service token); FORBIDDEN for users, UNAUTHENTICATED
+    without credentials. Guards RPCs that only the platform itself may call (audit Record, chain checks)."""
+    principal = require_principal()
+    if not principal.is_service:
+        raise Forbidden("internal callers only")
     return principal
 
 

@@ -6,6 +6,9 @@ answers for them (`AuthService.VerifyToken`), cached for a few seconds under a h
 
 Tokens the auth service issues: header {alg: "Ed25519" (or "EdDSA"), kid}, payload {iss, aud, sub: user id,
 tid: tenant id, role, iat, nbf, exp, jti}. Every token failure raises `Unauthenticated` with a short message.
+
+Service processes also accept the platform's service token (`gks_…`, services.runtime.service_identity) when
+given the secret key; the gateway is not, so the token never works at the public edge.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ from geko.auth.v1 import auth_pb2, auth_pb2_grpc
 from services.runtime.context import Principal
 from services.runtime.errors import ErrorCode, GekoError, Unauthenticated, UpstreamUnavailable
 from services.runtime.logging import get_logger
+from services.runtime.service_identity import (
+    SERVICE_TOKEN_PREFIX,
+    is_service_token,
+    service_principal,
+)
 from services.runtime.settings import Settings
 from services.runtime.types import JwksFetcher
 
@@ -104,6 +112,7 @@ class JwksTokenVerifier:
 
     An unknown `kid` (a key rotated in since the last fetch) triggers one refetch, at most every
     `min_refetch_seconds`, so a flood of forged kids cannot turn into a flood of calls to auth.
+    With `service_key` (the platform secret key) it also accepts the service token of that key.
     """
 
     def __init__(
@@ -116,8 +125,10 @@ class JwksTokenVerifier:
         min_refetch_seconds: float = 5.0,
         leeway_seconds: int = 30,
         clock: Callable[[], float] = time.monotonic,
+        service_key: bytes | None = None,
     ) -> None:
         self._fetch_jwks = fetch_jwks
+        self._service_key = service_key
         self._verify_remote = verify_remote
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
@@ -136,6 +147,10 @@ class JwksTokenVerifier:
             raise Unauthenticated("malformed token")
         if token.startswith(API_KEY_PREFIX):
             return await self._verify_api_key(token)
+        if token.startswith(SERVICE_TOKEN_PREFIX):
+            if self._service_key is not None and is_service_token(token, self._service_key):
+                return service_principal(token)
+            raise Unauthenticated("invalid service token")
         if token.count(".") != 2:
             raise Unauthenticated("malformed token")
         return await self._verify_jwt(token)
@@ -260,8 +275,11 @@ def principal_from_proto(message: auth_pb2.Principal, token: str) -> Principal:
     )
 
 
-def jwks_verifier_from_channels(channels: Channels, settings: Settings) -> JwksTokenVerifier:
-    """A verifier that asks the auth service over gRPC (`GetJwks`, `VerifyToken`) through `channels`."""
+def jwks_verifier_from_channels(
+    channels: Channels, settings: Settings, *, service_key: bytes | None = None
+) -> JwksTokenVerifier:
+    """A verifier that asks the auth service over gRPC (`GetJwks`, `VerifyToken`) through `channels`;
+    service processes pass the platform `service_key` so internal callers are accepted too."""
 
     def auth() -> auth_pb2_grpc.AuthServiceStub:
         return channels.stub("auth", auth_pb2_grpc.AuthServiceStub)  # looked up lazily: inside the event loop
@@ -274,4 +292,4 @@ def jwks_verifier_from_channels(channels: Channels, settings: Settings) -> JwksT
         response = await auth().VerifyToken(auth_pb2.VerifyTokenRequest(token=token))
         return principal_from_proto(response.principal, token)
 
-    return JwksTokenVerifier(fetch_jwks, verify_remote, settings)
+    return JwksTokenVerifier(fetch_jwks, verify_remote, settings, service_key=service_key)

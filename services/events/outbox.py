@@ -1,0 +1,87 @@
+"""Writing outbox rows, and waking the process's relays as soon as a transaction that wrote some commits.
+
+Rows are delivered by `services.events.relay.OutboxRelay`; this module only adds them (in the caller's
+session) and keeps the wake-up signal: a SQLAlchemy `after_commit` hook sets the events of the relays that
+deliver the committed rows' services, so an embedded audit entry appears in milliseconds, not a poll later.
+A rolled-back transaction writes nothing and, at most, causes one needless wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from db.models.outbox import OutboxEvent
+from services.runtime.clock import utcnow
+from services.runtime.ids import new_id
+from services.runtime.settings import SERVICES
+
+_PENDING_KEY = "geko_outbox_services"
+
+
+def add_outbox_event(session: AsyncSession, *, service: str, topic: str, payload: dict[str, Any]) -> str:
+    """Adds one undelivered row for `service` (one of SERVICES) to the caller's transaction; its id."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}")
+    now = utcnow()
+    row = OutboxEvent(
+        id=new_id(), service=service, topic=topic, payload=payload, available_at=now, created_at=now
+    )
+    session.add(row)
+    session.info.setdefault(_PENDING_KEY, set()).add(service)
+    return row.id
+
+
+@dataclass(eq=False)
+class Waiter:
+    """One relay's wake-up event, bound to the loop it waits in (commits may happen on another loop)."""
+
+    services: frozenset[str]
+    loop: asyncio.AbstractEventLoop
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            self.event.set()
+        elif not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.event.set)
+
+
+_waiters: set[Waiter] = set()
+
+
+def register_waiter(services: Iterable[str]) -> Waiter:
+    """A wake-up event for rows of `services`, set after every commit that added some; call in the loop
+    that will wait on it, and `unregister_waiter` when done."""
+    waiter = Waiter(frozenset(services), asyncio.get_running_loop())
+    _waiters.add(waiter)
+    return waiter
+
+
+def unregister_waiter(waiter: Waiter) -> None:
+    _waiters.discard(waiter)
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_relays(session: Session) -> None:
+    services = session.info.pop(_PENDING_KEY, None)
+    if not services:
+        return
+    for waiter in list(_waiters):
+        if waiter.services & services:
+            waiter.wake()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pending(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)

@@ -1,0 +1,216 @@
+"""`OutboxRelay`: delivers a process's outbox rows to their recipients, at least once and never lost.
+
+Each round claims the rows that are due (a short transaction that leases them: `available_at` moves a lease
+ahead; PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, so relays in several processes never take the same
+row), delivers them without holding any lock (in the embedded mode the recipient writes to the same SQLite
+file), then marks each delivered or failed. A failed row is retried with exponential backoff (capped at
+`MAX_BACKOFF`); a row whose lease ran out (its relay died mid-delivery) is claimed again. Recipients are
+idempotent by the row's id, so a second delivery records nothing new.
+
+Topic "audit" goes to `AuditService.Record`, authenticated with the platform's service token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from db.models.outbox import OutboxEvent
+from geko.audit.v1 import audit_pb2, audit_pb2_grpc
+from services.events.audit import AUDIT_TOPIC, audit_event_message
+from services.events.outbox import Waiter, register_waiter, unregister_waiter
+from services.runtime.clients import Channels
+from services.runtime.clock import utcnow
+from services.runtime.database import Database
+from services.runtime.errors import ErrorCode, GekoError
+from services.runtime.logging import get_logger
+from services.runtime.service_identity import service_metadata
+from services.runtime.settings import Settings
+
+BATCH_SIZE = 100
+# How long a claimed row stays with its relay before another may take it (a relay that died mid-batch).
+LEASE = timedelta(minutes=2)
+FIRST_BACKOFF = timedelta(seconds=1)
+MAX_BACKOFF = timedelta(minutes=5)
+MAX_ERROR_LENGTH = 1000
+# Failures caused by the row itself: the next rows may still go through. Any other failure (the recipient
+# down, refusing our identity, timing out) would fail them all, so the batch stops and waits.
+ROW_ERRORS = frozenset({ErrorCode.BAD_USER_INPUT, ErrorCode.NOT_FOUND, ErrorCode.CONFLICT})
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: str
+    topic: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait before the next try of a row that failed `attempts` times: 1 s, 2 s, 4 s … at most 5 min."""
+    return min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF) if attempts < 32 else MAX_BACKOFF
+
+
+class OutboxRelay:
+    """Delivers the outbox rows of `services` (those hosted by this process) until stopped.
+
+    `start()` runs it in the background: it drains at once, then whenever a commit adds rows of its services
+    (services.events.outbox wakes it) and every `poll_seconds` (rows whose backoff or lease ran out).
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        channels: Channels,
+        settings: Settings,
+        services: Sequence[str],
+        *,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._database = database
+        self._channels = channels
+        self._settings = settings
+        self._services = tuple(services)
+        self._poll_seconds = poll_seconds
+        self._metadata = service_metadata(settings)
+        self._drain_lock = asyncio.Lock()
+        self._waiter: Waiter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        if self._task is not None or not self._services:
+            return
+        self._stopping = False
+        self._waiter = register_waiter(self._services)
+        self._task = asyncio.create_task(self._run(self._waiter), name="geko-outbox-relay")
+
+    async def stop(self) -> None:
+        """Stops after the delivery in flight (cut short after the call deadline); undelivered rows stay."""
+        task, waiter = self._task, self._waiter
+        self._task = self._waiter = None
+        if task is None or waiter is None:
+            return
+        self._stopping = True
+        waiter.event.set()
+        unregister_waiter(waiter)
+        try:
+            await asyncio.wait_for(task, timeout=self._settings.grpc_deadline_seconds + 1)
+        except TimeoutError:
+            log.warning("outbox_relay_stop_timeout")
+
+    async def drain(self) -> int:
+        """Delivers every row due now; the number delivered. Rows that fail wait for their backoff."""
+        delivered = 0
+        async with self._drain_lock:
+            while True:
+                claimed = await self._claim()
+                if not claimed:
+                    return delivered
+                count, interrupted = await self._deliver(claimed)
+                delivered += count
+                if interrupted:
+                    return delivered
+
+    async def _run(self, waiter: Waiter) -> None:
+        while not self._stopping:
+            waiter.event.clear()
+            try:
+                await self.drain()
+            except Exception:  # the database away: keep the loop, try again at the next poll
+                log.exception("outbox_relay_round_failed")
+            if self._stopping:
+                return
+            with suppress(TimeoutError):
+                await asyncio.wait_for(waiter.event.wait(), timeout=self._poll_seconds)
+
+    async def _claim(self) -> list[_Claimed]:
+        now = utcnow()
+        query = (
+            select(OutboxEvent)
+            .where(
+                OutboxEvent.service.in_(self._services),
+                OutboxEvent.topic == AUDIT_TOPIC,
+                OutboxEvent.delivered_at.is_(None),
+                OutboxEvent.available_at <= now,
+            )
+            .order_by(OutboxEvent.id)
+            .limit(BATCH_SIZE)
+        )
+        if self._database.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        async with self._database.transaction() as session:
+            rows = list(await session.scalars(query))
+            for row in rows:
+                row.available_at = now + LEASE
+            return [_Claimed(row.id, row.topic, dict(row.payload), row.attempts) for row in rows]
+
+    async def _deliver(self, claimed: list[_Claimed]) -> tuple[int, bool]:
+        """Sends `claimed` in order; (how many went through, whether a failure stopped the batch)."""
+        total = 0
+        delivered: list[str] = []
+        for index, row in enumerate(claimed):
+            try:
+                await self._send(row)
+            except Exception as error:
+                systemic = isinstance(error, GekoError) and error.code not in ROW_ERRORS
+                reason = _describe(error)
+                log.warning(
+                    "outbox_delivery_failed", event_id=row.id, attempts=row.attempts + 1, error=reason
+                )
+                postponed = claimed[index + 1 :] if systemic else []
+                await self._settle(delivered, (row, reason), postponed)
+                total, delivered = total + len(delivered), []
+                if systemic:
+                    return total, True
+                continue
+            delivered.append(row.id)
+        await self._settle(delivered, None, [])
+        return total + len(delivered), False
+
+    async def _send(self, row: _Claimed) -> None:
+        if row.topic != AUDIT_TOPIC:
+            raise ValueError(f"no recipient for topic {row.topic!r}")
+        stub = self._channels.stub("audit", audit_pb2_grpc.AuditServiceStub)
+        request = audit_pb2.RecordRequest(event=audit_event_message(row.id, row.payload))
+        await stub.Record(request, metadata=self._metadata)
+
+    async def _settle(
+        self, delivered: list[str], failure: tuple[_Claimed, str] | None, postponed: list[_Claimed]
+    ) -> None:
+        """Marks delivered rows, the failed one (with its backoff) and the rows not tried after it."""
+        now = utcnow()
+        async with self._database.transaction() as session:
+            if delivered:
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id.in_(delivered))
+                    .values(delivered_at=now, last_error=None)
+                )
+            if failure is not None:
+                row, error = failure
+                retry_at = now + backoff(row.attempts + 1)
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id == row.id)
+                    .values(attempts=OutboxEvent.attempts + 1, last_error=error, available_at=retry_at)
+                )
+                if postponed:
+                    await session.execute(
+                        update(OutboxEvent)
+                        .where(OutboxEvent.id.in_([other.id for other in postponed]))
+                        .values(available_at=retry_at)
+                    )
+
+
+def _describe(error: Exception) -> str:
+    text = f"{error.code.value}: {error.message}" if isinstance(error, GekoError) else repr(error)
+    return text[:MAX_ERROR_LENGTH]
