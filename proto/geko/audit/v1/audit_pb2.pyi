@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AuditEvent(_message.Message):
-    __slots__ = ("id", "tenant_id", "workspace_id", "actor_user_id", "action", "resource_type", "resource_id", "details_json", "ip", "user_agent", "request_id", "create_time", "hash", "prev_hash")
+    __slots__ = ("id", "tenant_id", "workspace_id", "actor_user_id", "action", "resource_type", "resource_id", "details_json", "ip", "user_agent", "request_id", "create_time", "hash", "prev_hash", "seq")
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +26,7 @@ class AuditEvent(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
     PREV_HASH_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
     id: str
     tenant_id: str
     workspace_id: str
@@ -40,7 +41,8 @@ class AuditEvent(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     hash: str
     prev_hash: str
-    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., actor_user_id: _Optional[str] = ..., action: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_id: _Optional[str] = ..., details_json: _Optional[str] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hash: _Optional[str] = ..., prev_hash: _Optional[str] = ...) -> None: ...
+    seq: int
+    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., actor_user_id: _Optional[str] = ..., action: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_id: _Optional[str] = ..., details_json: _Optional[str] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hash: _Optional[str] = ..., prev_hash: _Optional[str] = ..., seq: _Optional[int] = ...) -> None: ...
 
 class AuditEventFilter(_message.Message):
     __slots__ = ("actor_user_id", "action", "resource_type", "resource_id", "start_time", "end_time")
@@ -109,11 +111,17 @@ class VerifyAuditChainRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ...) -> None: ...
 
 class VerifyAuditChainResponse(_message.Message):
-    __slots__ = ("ok", "first_broken_event_id", "checked_count")
+    __slots__ = ("ok", "first_broken_event_id", "checked_count", "first_broken_seq", "first_broken_tenant_id", "reason")
     OK_FIELD_NUMBER: _ClassVar[int]
     FIRST_BROKEN_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BROKEN_SEQ_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BROKEN_TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     ok: bool
     first_broken_event_id: str
     checked_count: int
-    def __init__(self, ok: _Optional[bool] = ..., first_broken_event_id: _Optional[str] = ..., checked_count: _Optional[int] = ...) -> None: ...
+    first_broken_seq: int
+    first_broken_tenant_id: str
+    reason: str
+    def __init__(self, ok: _Optional[bool] = ..., first_broken_event_id: _Optional[str] = ..., checked_count: _Optional[int] = ..., first_broken_seq: _Optional[int] = ..., first_broken_tenant_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

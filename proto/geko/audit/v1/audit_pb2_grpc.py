@@ -64,29 +64,31 @@ class AuditServiceServicer:
     """
 
     def Record(self, request, context):
-        """Appends an event (services deliver them through an outbox). Idempotent by event id when the emitter sets it,
-        so a redelivered outbox row is recorded once.
+        """Appends an event to its tenant's hash chain. Internal callers only (the service token): services deliver
+        their events through an outbox. Idempotent by event id, so a redelivered outbox row is recorded once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListAuditEvents(self, request, context):
-        """Events of a workspace, newest first.
+        """Events of a workspace, newest first; needs audit:view in it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExportAuditEvents(self, request, context):
-        """The same events as CSV, streamed in pages so that memory stays bounded whatever the size.
+        """The same events as CSV, streamed in pages so that memory stays bounded whatever the size; needs
+        audit:export.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def VerifyAuditChain(self, request, context):
-        """Recomputes a tenant's hash chain and reports the first broken link.
+        """Recomputes a tenant's hash chain (every tenant's when tenant_id is empty) and reports the first broken
+        link. Internal callers only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
