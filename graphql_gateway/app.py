@@ -1,4 +1,5 @@
-"""The gateway's Starlette app: `/graphql` (HTTP + WebSocket), `/health`, `/metrics`, JWKS, GraphiQL assets.
+"""The gateway's Starlette app: `/graphql` (HTTP + WebSocket), `/health`, `/metrics`, JWKS, GraphiQL assets,
+and `/export/audit.csv`.
 
 Whatever `create_app` is not handed (channels to the services, token verifier, database, cache backends) it
 builds from `settings` and closes again when the app shuts down; what it is handed, its caller owns.
@@ -16,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from graphql_gateway.audit.export import AuditCsvExport
 from graphql_gateway.context import GatewayDeps
 from graphql_gateway.health import HealthEndpoint
 from graphql_gateway.http_metrics import HttpMetricsMiddleware
@@ -64,9 +66,9 @@ def create_app(
         max_aliases=settings.graphql_max_aliases,
         max_tokens=settings.graphql_max_tokens,
     )
-    view = GatewayView(
-        schema, GatewayDeps(settings=settings, channels=channels, token_verifier=token_verifier)
-    )
+    deps = GatewayDeps(settings=settings, channels=channels, token_verifier=token_verifier)
+    view = GatewayView(schema, deps)
+    audit_export = AuditCsvExport(deps)
     health = HealthEndpoint(channels, database, backends)
     jwks = JwksEndpoint(channels)
 
@@ -86,6 +88,7 @@ def create_app(
             Route("/health", health.respond, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/.well-known/jwks.json", jwks.respond, methods=["GET"]),
+            Route("/export/audit.csv", audit_export.respond, methods=["GET"]),
             Mount("/static", StaticFiles(packages=[("graphql_gateway", "static")]), name="static"),
         ],
         middleware=[

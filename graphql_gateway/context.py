@@ -20,7 +20,9 @@ from strawberry.dataloader import DataLoader
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from geko.audit.v1 import audit_pb2_grpc
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
+from geko.workspace.v1 import workspace_pb2_grpc
 from graphql_gateway.auth.types import User
 from services.runtime.clients import Channels
 from services.runtime.context import Principal, new_request_id
@@ -89,12 +91,32 @@ class GatewayContext:
         assert self._principal is not None
         return self._principal
 
+    @property
+    def signed_in(self) -> bool:
+        """Whether the caller sent credentials at all (they may still turn out to be invalid)."""
+        return bool(self.authorization)
+
+    def act_as(self, access_token: str) -> None:
+        """From now on this request acts for the holder of `access_token`: a mutation that signs someone in
+        (acceptInvitation) resolves the rest of its answer as the new user."""
+        self.authorization = f"Bearer {access_token}"
+        self._principal = None
+        self._auth_error = None
+
     def stub(self, service: str, stub_class: type[StubT]) -> StubT:
         return self.deps.channels.stub(service, stub_class)
 
     @property
     def auth(self) -> auth_pb2_grpc.AuthServiceStub:
         return self.stub("auth", auth_pb2_grpc.AuthServiceStub)
+
+    @property
+    def workspace(self) -> workspace_pb2_grpc.WorkspaceServiceStub:
+        return self.stub("workspace", workspace_pb2_grpc.WorkspaceServiceStub)
+
+    @property
+    def audit(self) -> audit_pb2_grpc.AuditServiceStub:
+        return self.stub("audit", audit_pb2_grpc.AuditServiceStub)
 
     def metadata(self) -> Sequence[tuple[str, str]]:
         """gRPC metadata for calls made for this caller. The token goes only once verified, so a stale

@@ -7,14 +7,17 @@ from graphql import GraphQLError
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from graphql_gateway.audit.queries import AuditQueries
 from graphql_gateway.auth.mutations import AuthMutations
 from graphql_gateway.auth.queries import AuthQueries
 from graphql_gateway.auth.subscriptions import AuthSubscriptions
 from graphql_gateway.errors import ShapeErrors, log_unexpected
 from graphql_gateway.limits import limit_extensions
+from graphql_gateway.workspace.mutations import WorkspaceMutations
+from graphql_gateway.workspace.queries import WorkspaceQueries
 
-Query = merge_types("Query", (AuthQueries,))
-Mutation = merge_types("Mutation", (AuthMutations,))
+Query = merge_types("Query", (AuthQueries, WorkspaceQueries, AuditQueries))
+Mutation = merge_types("Mutation", (AuthMutations, WorkspaceMutations))
 Subscription = merge_types("Subscription", (AuthSubscriptions,))
 
 

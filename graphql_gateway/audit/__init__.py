@@ -1,0 +1,1 @@
+"""The audit log in the GraphQL schema, and its CSV export route."""
