@@ -13,10 +13,10 @@ from datetime import datetime
 
 from db.models.auth import Tenant, User
 from db.models.base import PLANS
-from services.auth.emails import normalize_email
 from services.auth.repository import AuthRepository
 from services.auth.service import create_account
 from services.auth.signing_keys import SigningKeyRing
+from services.runtime.emails import normalize_email
 from services.runtime.errors import BadInput, NotFound
 from services.runtime.ids import parse_id
 from services.runtime.server import ServiceDeps
@@ -69,6 +69,7 @@ async def create_user(
         role=role,
         tenant_name=tenant_name,
         tenant_id=tenant_id,
+        record_registration_as="admin",
     )
     return _row(user, tenant)
 

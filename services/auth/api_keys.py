@@ -1,6 +1,7 @@
 """API keys: how scripts and internal callers authenticate. Shown once, stored as a SHA-256 hash, scoped.
 
-A key acts for the user who made it, with that user's current role, narrowed to the key's scopes.
+A key acts for the user who made it, with that user's current role, narrowed to the key's scopes. Creating
+and revoking one is audited (APIKEY_CREATED, APIKEY_REVOKED: name and scopes, never the key).
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from db.models.auth import ApiKey
 from services.auth.inputs import api_key_scopes, required_name
 from services.auth.opaque_tokens import display_prefix, hash_secret, new_api_key
 from services.auth.repository import AuthRepository
+from services.events.audit import AuditAction, record_audit
 from services.runtime.clock import utcnow
 from services.runtime.context import Principal, require_principal
 from services.runtime.database import Database
@@ -55,6 +59,7 @@ class ApiKeyService:
             row = await repository.add_api_key(
                 user=user, name=name, prefix=display_prefix(key), key_hash=hash_secret(key), scopes=chosen
             )
+            await _record(session, AuditAction.APIKEY_CREATED, row)
         return CreatedApiKey(key=key, api_key=row)
 
     async def list(self, *, size: int, token: str) -> Page[ApiKey]:
@@ -88,6 +93,7 @@ class ApiKeyService:
                 raise NotFound("no such API key")
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
+                await _record(session, AuditAction.APIKEY_REVOKED, row)
         return row
 
     async def verify(self, key: str) -> VerifiedApiKey:
@@ -125,3 +131,16 @@ def _require_user_or_admin_key(principal: Principal) -> None:
     """Keys are managed by their user; a key may manage keys only if it has the admin scope."""
     if principal.api_key_id is not None and "admin" not in principal.scopes:
         raise Forbidden("an API key needs the admin scope to manage API keys")
+
+
+async def _record(session: AsyncSession, action: AuditAction, key: ApiKey) -> None:
+    await record_audit(
+        session,
+        service="auth",
+        action=action,
+        tenant_id=key.tenant_id,
+        resource_type="api_key",
+        resource_id=key.id,
+        actor_user_id=key.user_id,
+        details={"name": key.name, "scopes": list(key.scopes)},
+    )

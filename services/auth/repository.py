@@ -49,6 +49,10 @@ class AuthRepository:
         query = select(User).where(User.id.in_(ids), User.tenant_id == tenant_id)
         return (await self.session.execute(query)).scalars().all()
 
+    async def users_by_email(self, emails: Sequence[str], *, tenant_id: str) -> Sequence[User]:
+        query = select(User).where(User.email.in_(emails), User.tenant_id == tenant_id)
+        return (await self.session.execute(query)).scalars().all()
+
     async def list_users(self, *, tenant_id: str | None, limit: int) -> Sequence[User]:
         query = select(User).order_by(User.created_at, User.id).limit(limit)
         if tenant_id is not None:
@@ -66,12 +70,19 @@ class AuthRepository:
 
     async def delete_tenant(self, tenant_id: str) -> None:
         """Removes a tenant and, by cascade, its users and their tokens and keys."""
-        user_ids = select(User.id).where(User.tenant_id == tenant_id)
-        # Deleted explicitly too, so the outcome does not hang on the database enforcing cascades.
+        user_ids = (await self.session.execute(select(User.id).where(User.tenant_id == tenant_id))).scalars()
+        await self._delete_users(list(user_ids))
+        await self.session.execute(delete(Tenant).where(Tenant.id == tenant_id))
+
+    async def delete_user(self, user_id: str) -> None:
+        """Removes a user and their tokens and keys."""
+        await self._delete_users([user_id])
+
+    async def _delete_users(self, user_ids: Sequence[str]) -> None:
+        # Tokens and keys explicitly too, so the outcome does not hang on the database enforcing cascades.
         await self.session.execute(delete(RefreshToken).where(RefreshToken.user_id.in_(user_ids)))
         await self.session.execute(delete(ApiKey).where(ApiKey.user_id.in_(user_ids)))
-        await self.session.execute(delete(User).where(User.tenant_id == tenant_id))
-        await self.session.execute(delete(Tenant).where(Tenant.id == tenant_id))
+        await self.session.execute(delete(User).where(User.id.in_(user_ids)))
 
     # ---- refresh tokens ----
 
@@ -117,12 +128,14 @@ class AuthRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    async def revoke_family(self, family_id: str, *, at: datetime, reason: str) -> None:
-        await self.session.execute(
+    async def revoke_family(self, family_id: str, *, at: datetime, reason: str) -> int:
+        """Revokes the family's live tokens; how many there were (0: it was already revoked)."""
+        result = await self.session.execute(
             update(RefreshToken)
             .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=at, revoke_reason=reason)
         )
+        return int(getattr(result, "rowcount", 0))
 
     # ---- API keys ----
 

@@ -17,7 +17,7 @@ from geko.common.v1 import common_pb2
 from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
 from services.auth.api_keys import ApiKeyService
 from services.auth.opaque_tokens import is_api_key
-from services.auth.service import AuthService, CreateWorkspace, SignedIn
+from services.auth.service import AuthService, InvitationTarget, SignedIn
 from services.auth.signing_keys import SigningKeyRing
 from services.runtime.context import Principal
 from services.runtime.messages import timestamp
@@ -114,7 +114,17 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             email=request.email, password=request.password, name=request.name, tenant_name=request.tenant_name
         )
         return auth_pb2.RegisterResponse(
-            session=session_message(registered.session), default_workspace_id=registered.default_workspace_id
+            session=session_message(registered.session), default_workspace_id=registered.workspace_id
+        )
+
+    async def AcceptInvitation(
+        self, request: auth_pb2.AcceptInvitationRequest, context: ServicerContext
+    ) -> auth_pb2.AcceptInvitationResponse:
+        joined = await self._auth.accept_invitation(
+            token=request.token, name=request.name, password=request.password
+        )
+        return auth_pb2.AcceptInvitationResponse(
+            session=session_message(joined.session), workspace_id=joined.workspace_id
         )
 
     async def Login(self, request: auth_pb2.LoginRequest, context: ServicerContext) -> auth_pb2.LoginResponse:
@@ -181,6 +191,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         users, tenant = await self._auth.users(list(request.ids))
         return auth_pb2.BatchGetUsersResponse(users=[user_message(user, tenant) for user in users])
 
+    async def LookupUsersByEmail(
+        self, request: auth_pb2.LookupUsersByEmailRequest, context: ServicerContext
+    ) -> auth_pb2.LookupUsersByEmailResponse:
+        users, tenant = await self._auth.users_by_email(list(request.emails))
+        return auth_pb2.LookupUsersByEmailResponse(users=[user_message(user, tenant) for user in users])
+
 
 def local_token_verifier(deps: ServiceDeps) -> JwksTokenVerifier:
     """The verifier for the process hosting auth: keys and API keys read locally, so auth never calls itself.
@@ -202,18 +218,39 @@ def local_token_verifier(deps: ServiceDeps) -> JwksTokenVerifier:
     )
 
 
-def workspace_creator(deps: ServiceDeps) -> CreateWorkspace:
-    """Creates a workspace through WorkspaceService, acting as the user whose access token it is given."""
+class GrpcWorkspaces:
+    """`services.auth.service.Workspaces` over gRPC: WorkspaceService, acting as the user whose access token
+    it is given (ResolveInvitation is public: the token is the capability)."""
 
-    async def create_workspace(name: str, access_token: str) -> str:
-        stub = deps.channels.stub("workspace", workspace_pb2_grpc.WorkspaceServiceStub)
-        response = await stub.CreateWorkspace(
-            workspace_pb2.CreateWorkspaceRequest(name=name),
-            metadata=(("authorization", f"Bearer {access_token}"),),
+    def __init__(self, deps: ServiceDeps) -> None:
+        self._channels = deps.channels
+
+    @property
+    def _stub(self) -> workspace_pb2_grpc.WorkspaceServiceStub:
+        return self._channels.stub("workspace", workspace_pb2_grpc.WorkspaceServiceStub)
+
+    async def create_workspace(self, name: str, access_token: str) -> str:
+        response = await self._stub.CreateWorkspace(
+            workspace_pb2.CreateWorkspaceRequest(name=name), metadata=_bearer(access_token)
         )
         return str(response.workspace.id)
 
-    return create_workspace
+    async def resolve_invitation(self, token: str) -> InvitationTarget:
+        response = await self._stub.ResolveInvitation(workspace_pb2.ResolveInvitationRequest(token=token))
+        invitation = response.invitation
+        return InvitationTarget(
+            email=invitation.email, tenant_id=response.tenant_id, workspace_id=invitation.workspace_id
+        )
+
+    async def accept_invitation(self, token: str, access_token: str) -> str:
+        response = await self._stub.AcceptInvitation(
+            workspace_pb2.AcceptInvitationRequest(token=token), metadata=_bearer(access_token)
+        )
+        return str(response.workspace.id)
+
+
+def _bearer(access_token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {access_token}"),)
 
 
 def create(deps: ServiceDeps) -> ServiceRegistration:
@@ -223,7 +260,7 @@ def create(deps: ServiceDeps) -> ServiceRegistration:
         settings=deps.settings,
         keys=keys,
         rate_limiter=deps.backends.rate_limiter,
-        create_workspace=workspace_creator(deps),
+        workspaces=GrpcWorkspaces(deps),
     )
     servicer = AuthServicer(auth, ApiKeyService(deps.database), keys, local_token_verifier(deps))
     return ServiceRegistration(

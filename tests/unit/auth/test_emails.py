@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.auth.emails import normalize_email
+from services.runtime.emails import normalize_email
 from services.runtime.errors import BadInput
 
 
