@@ -101,13 +101,3 @@ async def test_anonymous_callers_are_unauthenticated(platform: Platform) -> None
         )
     )
     assert code == grpc.StatusCode.UNAUTHENTICATED
-
-
-async def test_rpcs_of_issue_3_answer_unimplemented(platform: Platform) -> None:
-    metadata = platform.metadata((await platform.register()).session.access_token)
-
-    code, _ = await rpc_error(
-        platform.workspace.GetWorkspace(workspace_pb2.GetWorkspaceRequest(id="x"), metadata=metadata)
-    )
-
-    assert code == grpc.StatusCode.UNIMPLEMENTED
