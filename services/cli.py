@@ -17,11 +17,14 @@ from sqlalchemy.exc import DBAPIError
 from db import migrate as migrations
 from db.seed import seed
 from graphql_gateway.app import create_app
+from services.audit.service import AuditService, ChainReport
 from services.auth import admin as auth_admin
 from services.embedded import Platform, run_embedded
+from services.events.relay import OutboxRelay
 from services.hosting import HttpServer, registrations, token_verifier, wait_for_shutdown_signal
 from services.runtime.database import Database
 from services.runtime.errors import GekoError
+from services.runtime.ids import parse_id
 from services.runtime.logging import configure_logging
 from services.runtime.server import GrpcServer, ServiceDeps
 from services.runtime.settings import SERVICES, Settings
@@ -133,10 +136,13 @@ async def _serve_service(settings: Settings, service: str, port: int | None) -> 
             registrations([service], deps), token_verifier=token_verifier([service], deps), settings=settings
         )
         bound = await server.start(grpc_address(settings.grpc_host, bind_port))
+        relay = OutboxRelay(deps.database, deps.channels, settings, [service])
+        await relay.start()
         typer.echo(f"GEKO {service} service is up: gRPC on {grpc_address(settings.grpc_host, bound)}")
         try:
             await stop
         finally:
+            await relay.stop()
             await server.stop()
     finally:
         await deps.aclose()
@@ -281,3 +287,37 @@ def list_users(
             )
 
     run(main())
+
+
+audit = typer.Typer(help="The audit log: check that no entry was edited or removed.")
+admin.add_typer(audit, name="audit")
+
+
+@audit.command("verify")
+def audit_verify(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's chain (a tenant id)")] = None,
+) -> None:
+    """Recompute the audit log's hash chains (every tenant's, or one) and report the first broken link."""
+    outcome: list[ChainReport] = []
+
+    async def main() -> None:
+        tenant_id = None
+        if tenant is not None and (tenant_id := parse_id(tenant)) is None:
+            raise CliError(f"--tenant: {tenant!r} is not a tenant id")
+        deps = await admin_deps(load_settings())
+        try:
+            outcome.append(await AuditService(deps.database, deps.channels).verify(tenant_id))
+        finally:
+            await deps.aclose()
+
+    run(main())
+    report = outcome[0]
+    if report.broken is None:
+        typer.echo(f"audit chain ok: {report.checked} entries")
+        return
+    broken = report.broken
+    typer.echo(
+        f"audit chain BROKEN at entry {broken.event_id} (seq {broken.seq}, tenant {broken.tenant_id}): "
+        f"{broken.reason}"
+    )
+    raise typer.Exit(1)

@@ -1,9 +1,9 @@
 """The embedded mode: every service and the gateway in one process, still talking gRPC over loopback.
 
 `run_embedded(settings)` migrates and seeds the database, hosts the seven services in one gRPC server on a
-loopback port (every `<service>_addr` points at it), creates the first admin on a first start, and serves
-the gateway over HTTP. Leaving the block shuts down in order: gateway, gRPC server (with grace), then the
-database and cache. `geko up`, the admin commands and tests all use it.
+loopback port (every `<service>_addr` points at it) with their outbox relay, creates the first admin on a
+first start, and serves the gateway over HTTP. Leaving the block shuts down in order: gateway, relay, gRPC
+server (with grace), then the database and cache. `geko up`, the admin commands and tests all use it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from db.seed import seed
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
 from graphql_gateway.app import create_app
 from services.auth.repository import AuthRepository
+from services.events.relay import OutboxRelay
 from services.hosting import (
     HttpServer,
     registrations,
@@ -73,6 +74,10 @@ async def run_embedded(settings: Settings) -> AsyncIterator[Platform]:
             )
             await server.start(f"127.0.0.1:{grpc_port}")
             stack.push_async_callback(server.stop)
+            # Started after the server (it delivers to audit over gRPC), stopped before it (LIFO).
+            relay = OutboxRelay(deps.database, deps.channels, settings, SERVICES)
+            await relay.start()
+            stack.push_async_callback(relay.stop)
 
         new_admin = await ensure_first_admin(deps)
 

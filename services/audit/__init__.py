@@ -1,1 +1,1 @@
-"""The audit service (placeholder until its issue: health answers, every RPC is UNIMPLEMENTED)."""
+"""The audit service: the append-only, tamper-evident audit log (one SHA-256 hash chain per tenant)."""

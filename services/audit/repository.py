@@ -1,0 +1,168 @@
+"""All SQL of the audit service. Reads are scoped by tenant (and workspace); nothing here decides who may
+read. There is no update or delete: the log is append-only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models.audit import AuditLog
+
+# First key of the PostgreSQL advisory locks that serialise appends to one tenant's chain (ASCII "AU").
+CHAIN_LOCK_CLASS = 0x4155
+
+# The columns of an export row, in CSV order (services/audit/export.py names them).
+EXPORT_COLUMNS = (
+    AuditLog.id,
+    AuditLog.created_at,
+    AuditLog.actor_user_id,
+    AuditLog.action,
+    AuditLog.resource_type,
+    AuditLog.resource_id,
+    AuditLog.workspace_id,
+    AuditLog.ip,
+    AuditLog.user_agent,
+    AuditLog.request_id,
+    AuditLog.details,
+)
+
+# A row of EXPORT_COLUMNS.
+ExportRow = Row[*tuple[Any, ...]]
+# Where a newest-first page continues: strictly older than this (created_at, id).
+Cursor = tuple[datetime, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Which entries a list or export reads: one workspace of one tenant, plus optional filters."""
+
+    tenant_id: str
+    workspace_id: str
+    actor_user_id: str | None = None
+    action: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conditions = [AuditLog.tenant_id == self.tenant_id, AuditLog.workspace_id == self.workspace_id]
+        if self.actor_user_id is not None:
+            conditions.append(AuditLog.actor_user_id == self.actor_user_id)
+        if self.action is not None:
+            conditions.append(AuditLog.action == self.action)
+        if self.resource_type is not None:
+            conditions.append(AuditLog.resource_type == self.resource_type)
+        if self.resource_id is not None:
+            conditions.append(AuditLog.resource_id == self.resource_id)
+        if self.start is not None:
+            conditions.append(AuditLog.created_at >= self.start)
+        if self.end is not None:
+            conditions.append(AuditLog.created_at < self.end)
+        return conditions
+
+
+# Newest first, with the id breaking ties between entries of the same microsecond.
+NEWEST_FIRST = (AuditLog.created_at.desc(), AuditLog.id.desc())
+
+
+def _older_than(after: Cursor | None) -> list[ColumnElement[bool]]:
+    """The condition of a newest-first page that continues strictly after `after`."""
+    if after is None:
+        return []
+    created_at, event_id = after
+    return [
+        or_(
+            AuditLog.created_at < created_at,
+            and_(AuditLog.created_at == created_at, AuditLog.id < event_id),
+        )
+    ]
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # ---- appending ----
+
+    async def exists(self, event_id: str) -> bool:
+        query = select(AuditLog.id).where(AuditLog.id == event_id)
+        return (await self.session.execute(query)).first() is not None
+
+    async def lock_chain(self, tenant_id: str) -> None:
+        """Holds the tenant's chain until the transaction ends (PostgreSQL; SQLite has one writer)."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(:tenant_id))"),
+            {"lock_class": CHAIN_LOCK_CLASS, "tenant_id": tenant_id},
+        )
+
+    async def head(self, tenant_id: str) -> tuple[int, str] | None:
+        """The tenant's newest entry's (seq, hash), or None before its first entry."""
+        query = (
+            select(AuditLog.seq, AuditLog.hash)
+            .where(AuditLog.tenant_id == tenant_id)
+            .order_by(AuditLog.seq.desc())
+            .limit(1)
+        )
+        row = (await self.session.execute(query)).first()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    async def add(self, entry: AuditLog) -> None:
+        self.session.add(entry)
+        await self.session.flush()  # a taken (tenant_id, seq) or id fails here, inside the transaction
+
+    # ---- reading ----
+
+    async def cursor_of(self, *, tenant_id: str, event_id: str) -> Cursor | None:
+        """The position of an entry of the tenant, for continuing after it; None when there is none."""
+        query = select(AuditLog.created_at).where(AuditLog.id == event_id, AuditLog.tenant_id == tenant_id)
+        created_at = (await self.session.execute(query)).scalar_one_or_none()
+        return None if created_at is None else (created_at, event_id)
+
+    async def page(self, query: AuditQuery, *, after: Cursor | None, limit: int) -> Sequence[AuditLog]:
+        """Entries matching `query`, newest first, older than `after`."""
+        statement = (
+            select(AuditLog)
+            .where(*query.conditions(), *_older_than(after))
+            .order_by(*NEWEST_FIRST)
+            .limit(limit)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def count(self, query: AuditQuery) -> int:
+        statement = select(func.count()).select_from(AuditLog).where(*query.conditions())
+        return int((await self.session.execute(statement)).scalar_one())
+
+    async def export_rows(
+        self, query: AuditQuery, *, after: Cursor | None, limit: int
+    ) -> Sequence[ExportRow]:
+        """Plain rows of EXPORT_COLUMNS (no ORM objects: an export reads many), newest first."""
+        statement = (
+            select(*EXPORT_COLUMNS)
+            .where(*query.conditions(), *_older_than(after))
+            .order_by(*NEWEST_FIRST)
+            .limit(limit)
+        )
+        return (await self.session.execute(statement)).all()
+
+    # ---- the chain ----
+
+    async def chain_page(self, tenant_id: str, *, after_seq: int, limit: int) -> Sequence[AuditLog]:
+        """The tenant's entries in chain order after `after_seq`."""
+        statement = (
+            select(AuditLog)
+            .where(AuditLog.tenant_id == tenant_id, AuditLog.seq > after_seq)
+            .order_by(AuditLog.seq)
+            .limit(limit)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def tenant_ids(self) -> list[str]:
+        """Every tenant with at least one entry."""
+        statement = select(AuditLog.tenant_id).distinct().order_by(AuditLog.tenant_id)
+        return [str(tenant_id) for tenant_id in (await self.session.execute(statement)).scalars()]

@@ -1,0 +1,266 @@
+"""The audit log's rules: appending to a tenant's hash chain, reading it for those allowed, checking it.
+
+Appends for one tenant run one at a time (a PostgreSQL advisory lock per tenant; in-process with SQLite,
+which has one writer anyway); UNIQUE(tenant_id, seq) is the backstop, answered by a retry. Reads need a
+workspace permission, which the workspace service decides (`CheckPermission`, over gRPC): another tenant's
+workspace is NOT_FOUND there, and so here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from db.models.audit import AuditLog
+from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
+from services.audit.chain import GENESIS_HASH, Break, ChainWalk, canonical_timestamp, entry_hash
+from services.audit.repository import AuditQuery, AuditRepository, Cursor
+from services.runtime.clients import Channels
+from services.runtime.context import require_principal
+from services.runtime.database import Database
+from services.runtime.errors import BadInput, Conflict, Forbidden
+from services.runtime.logging import get_logger
+from services.runtime.paging import Page, decode_page_token, encode_page_token, page_size
+
+VIEW_PERMISSION = "audit:view"
+EXPORT_PERMISSION = "audit:export"
+EXPORT_PAGE_SIZE = 1000
+CHAIN_PAGE_SIZE = 1000
+# A CSV chunk is sent once it holds this much (a page of wide rows still fits well within a message).
+CSV_CHUNK_BYTES = 256 * 1024
+CSV_HEADER = (
+    "id",
+    "created_at",
+    "actor_user_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "workspace_id",
+    "ip",
+    "user_agent",
+    "request_id",
+    "details",
+)
+APPEND_ATTEMPTS = 5
+# Spreadsheet programs run a cell starting with one of these as a formula (CSV injection): quote it.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """An event to append, as validated from the request (the chain fields are the service's to set)."""
+
+    id: str
+    tenant_id: str
+    workspace_id: str | None
+    actor_user_id: str | None
+    action: str
+    resource_type: str
+    resource_id: str | None
+    details: dict[str, Any]
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    created_at: datetime
+
+    def row(self) -> AuditLog:
+        return AuditLog(
+            id=self.id,
+            tenant_id=self.tenant_id,
+            workspace_id=self.workspace_id,
+            actor_user_id=self.actor_user_id,
+            action=self.action,
+            resource_type=self.resource_type,
+            resource_id=self.resource_id,
+            details=self.details,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+            created_at=self.created_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    ok: bool
+    checked: int
+    broken: Break | None = None
+
+
+class AuditService:
+    def __init__(
+        self,
+        database: Database,
+        channels: Channels,
+        *,
+        export_page_size: int = EXPORT_PAGE_SIZE,
+        chain_page_size: int = CHAIN_PAGE_SIZE,
+    ) -> None:
+        self._database = database
+        self._channels = channels
+        self._export_page_size = export_page_size
+        self._chain_page_size = chain_page_size
+        # SQLite: one writer per file, so appends queue here rather than fail on a busy database.
+        self._sqlite_lock = asyncio.Lock() if database.dialect == "sqlite" else None
+
+    # ---- appending ----
+
+    async def record(self, entry: NewEntry) -> str:
+        """Appends `entry` to its tenant's chain; its id. An entry whose id is already recorded is not
+        recorded again."""
+        lock: AbstractAsyncContextManager[Any] = self._sqlite_lock or nullcontext()
+        async with lock:
+            for attempt in range(APPEND_ATTEMPTS):
+                try:
+                    return await self._append(entry)
+                except IntegrityError:
+                    # The same id recorded meanwhile (then `_append` returns it next time), or a taken seq.
+                    log.info("audit_append_retry", event_id=entry.id, attempt=attempt + 1)
+        raise Conflict("the audit log is busy, try again")
+
+    async def _append(self, entry: NewEntry) -> str:
+        async with self._database.transaction() as session:
+            repository = AuditRepository(session)
+            if self._database.dialect == "postgresql":
+                await repository.lock_chain(entry.tenant_id)
+            if await repository.exists(entry.id):
+                return entry.id
+            head = await repository.head(entry.tenant_id)
+            row = entry.row()  # a fresh object per attempt: a failed session's object is not reused
+            row.seq, row.prev_hash = (1, GENESIS_HASH) if head is None else (head[0] + 1, head[1])
+            row.hash = entry_hash(row)
+            await repository.add(row)
+            return row.id
+
+    # ---- reading ----
+
+    async def list_events(self, query: AuditQuery, *, size: int, token: str) -> Page[AuditLog]:
+        """A newest-first page of a workspace's entries; needs audit:view there."""
+        await self._require(query.workspace_id, VIEW_PERMISSION)
+        limit = page_size(size)
+        after_id = decode_page_token(token)
+        async with self._database.session() as session:
+            repository = AuditRepository(session)
+            after: Cursor | None = None
+            if after_id is not None:
+                after = await repository.cursor_of(tenant_id=query.tenant_id, event_id=after_id)
+                if after is None:
+                    raise BadInput("page_token is not valid for this list", field="page.page_token")
+            rows = await repository.page(query, after=after, limit=limit + 1)
+            total = await repository.count(query)
+        items = rows[:limit]
+        next_token = encode_page_token(items[-1].id) if len(rows) > limit else ""
+        return Page(items=items, next_page_token=next_token, total_size=total)
+
+    async def export_csv(self, query: AuditQuery) -> AsyncIterator[bytes]:
+        """The entries as UTF-8 CSV (header first), read in keyset pages: memory stays bounded whatever
+        the size. Needs audit:export; the check runs before the first chunk."""
+        await self._require(query.workspace_id, EXPORT_PERMISSION)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(CSV_HEADER)
+        after: Cursor | None = None
+        while True:
+            async with self._database.session() as session:
+                rows = await AuditRepository(session).export_rows(
+                    query, after=after, limit=self._export_page_size
+                )
+            for row in rows:
+                writer.writerow(_csv_cells(row))
+                if buffer.tell() >= CSV_CHUNK_BYTES:
+                    yield _take(buffer)
+            if len(rows) < self._export_page_size:
+                break
+            after = (rows[-1].created_at, rows[-1].id)
+        if buffer.tell():
+            yield _take(buffer)
+
+    async def _require(self, workspace_id: str, permission: str) -> None:
+        principal = require_principal()
+        if not principal.user_id:
+            raise Forbidden("only a signed-in user can read the audit log")
+        workspaces = self._channels.stub("workspace", workspace_pb2_grpc.WorkspaceServiceStub)
+        answer = await workspaces.CheckPermission(
+            workspace_pb2.CheckPermissionRequest(
+                user_id=principal.user_id, workspace_id=workspace_id, permission=permission
+            )
+        )
+        if not answer.allowed:
+            raise Forbidden(f"you need the {permission} permission in this workspace")
+
+    # ---- checking ----
+
+    async def verify(self, tenant_id: str | None = None) -> ChainReport:
+        """Walks one tenant's chain (every tenant's when None), page by page; the first broken link."""
+        if tenant_id is None:
+            async with self._database.session() as session:
+                tenant_ids: Sequence[str] = await AuditRepository(session).tenant_ids()
+        else:
+            tenant_ids = [tenant_id]
+        checked = 0
+        for tenant in tenant_ids:
+            walk = await self._walk(tenant)
+            checked += walk.checked
+            if walk.broken is not None:
+                return ChainReport(ok=False, checked=checked, broken=walk.broken)
+        return ChainReport(ok=True, checked=checked)
+
+    async def _walk(self, tenant_id: str) -> ChainWalk:
+        walk = ChainWalk()
+        after_seq = 0
+        while True:
+            async with self._database.session() as session:
+                entries = await AuditRepository(session).chain_page(
+                    tenant_id, after_seq=after_seq, limit=self._chain_page_size
+                )
+            if not walk.feed(entries) or len(entries) < self._chain_page_size:
+                return walk
+            after_seq = entries[-1].seq
+
+
+def _csv_cells(row: Any) -> list[str]:
+    (
+        event_id,
+        created_at,
+        actor,
+        action,
+        resource_type,
+        resource_id,
+        workspace_id,
+        ip,
+        agent,
+        request_id,
+        details,
+    ) = row
+    cells = [
+        event_id,
+        canonical_timestamp(created_at),
+        actor or "",
+        action,
+        resource_type,
+        resource_id or "",
+        workspace_id or "",
+        ip or "",
+        agent or "",
+        request_id or "",
+        json.dumps(details or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+    ]
+    return [f"'{cell}" if cell.startswith(_FORMULA_STARTS) else cell for cell in cells]
+
+
+def _take(buffer: io.StringIO) -> bytes:
+    data = buffer.getvalue().encode("utf-8")
+    buffer.seek(0)
+    buffer.truncate()
+    return data
