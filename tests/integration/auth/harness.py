@@ -21,13 +21,16 @@ import pytest_asyncio
 from cryptography.fernet import Fernet
 from psycopg import sql
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from db import migrate
+from db.models.outbox import OutboxEvent
 from db.seed import seed
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
 from geko.workspace.v1 import workspace_pb2_grpc
 from services.auth import servicer as auth_servicer
+from services.events.audit import AUDIT_TOPIC
 from services.runtime.backends import create_backends
 from services.runtime.clients import Channels
 from services.runtime.database import Database
@@ -198,3 +201,16 @@ async def db_session(platform: Platform) -> AsyncIterator[Any]:
     """A session on the platform's database, to check what was (not) written."""
     async with platform.deps.database.session() as session:
         yield session
+
+
+async def audit_events(
+    platform: Platform, *, tenant_id: str | None = None, service: str | None = None
+) -> list[dict[str, Any]]:
+    """Payloads of the audit events written to the outbox so far, oldest first (ids are time-ordered),
+    optionally only those of one tenant and/or one emitting service."""
+    query = select(OutboxEvent).where(OutboxEvent.topic == AUDIT_TOPIC).order_by(OutboxEvent.id)
+    if service is not None:
+        query = query.where(OutboxEvent.service == service)
+    async with db_session(platform) as db:
+        rows = (await db.scalars(query)).all()
+    return [row.payload for row in rows if tenant_id is None or row.payload["tenant_id"] == tenant_id]
