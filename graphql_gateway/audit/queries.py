@@ -7,7 +7,7 @@ from strawberry.types import Info
 
 from geko.audit.v1 import audit_pb2
 from graphql_gateway.audit.types import AuditLog, AuditLogFilter
-from graphql_gateway.connections import Connection, page_request, paging_arguments
+from graphql_gateway.connections import Connection, paging_arguments, window
 from graphql_gateway.context import IsAuthenticated, context_of
 
 # The audit service's names of filter fields, as the GraphQL arguments call them.
@@ -36,12 +36,13 @@ class AuditQueries:
         after: str | None = None,
     ) -> Connection[AuditLog]:
         ctx = context_of(info)
+        seen = window(first, after)
         request = audit_pb2.ListAuditEventsRequest(
             workspace_id=str(workspace_id),
             filter=(filter or AuditLogFilter()).to_proto(),
-            page=page_request(first, after),
+            page=seen.page_request(),
         )
         with paging_arguments(FILTER_ARGUMENTS):
             response = await ctx.audit.ListAuditEvents(request, metadata=ctx.metadata())
         events = [AuditLog.from_proto(event) for event in response.events]
-        return Connection.from_page(events, lambda event: str(event.id), response.page_info)
+        return Connection.from_page(events, response.page_info, seen)

@@ -8,13 +8,12 @@ from strawberry.types import Info
 
 from geko.workspace.v1 import workspace_pb2
 from graphql_gateway.common import to_datetime
-from graphql_gateway.connections import page_request
 from graphql_gateway.context import IsAuthenticated, context_of
 from graphql_gateway.workspace.types import (
-    LIST_PAGE_SIZE,
     InvitationPreview,
     Workspace,
     my_permissions,
+    whole_list_page,
 )
 
 
@@ -32,9 +31,7 @@ class WorkspaceQueries:
         workspaces: list[Workspace] = []
         token = ""
         while True:
-            request = workspace_pb2.ListWorkspacesRequest(
-                page=page_request(LIST_PAGE_SIZE, token), show_deleted=deleted
-            )
+            request = workspace_pb2.ListWorkspacesRequest(page=whole_list_page(token), show_deleted=deleted)
             response = await ctx.workspace.ListWorkspaces(request, metadata=ctx.metadata())
             workspaces.extend(Workspace.from_proto(workspace) for workspace in response.workspaces)
             token = response.page_info.next_page_token

@@ -10,14 +10,20 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
+from geko.common.v1 import common_pb2
 from geko.workspace.v1 import workspace_pb2
 from graphql_gateway.auth.types import User
 from graphql_gateway.common import to_datetime, to_optional_datetime
-from graphql_gateway.connections import Connection, page_request, paging_arguments
+from graphql_gateway.connections import Connection, paging_arguments, window
 from graphql_gateway.context import IsAuthenticated, context_of
 
-# Pending invitations and roles are fetched whole, a page of this many at a time.
+# Lists without a connection (pending invitations, the caller's workspaces) are fetched whole, a page of
+# this many at a time.
 LIST_PAGE_SIZE = 200
+
+
+def whole_list_page(token: str) -> common_pb2.PageRequest:
+    return common_pb2.PageRequest(page_size=LIST_PAGE_SIZE, page_token=token)
 
 
 @strawberry.enum(description="Whether a membership is in use.")
@@ -133,11 +139,12 @@ class Workspace:
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Member]:
         ctx = context_of(info)
-        request = workspace_pb2.ListMembersRequest(workspace_id=self.id, page=page_request(first, after))
+        seen = window(first, after)
+        request = workspace_pb2.ListMembersRequest(workspace_id=self.id, page=seen.page_request())
         with paging_arguments():
             response = await ctx.workspace.ListMembers(request, metadata=ctx.metadata())
         members = [Member.from_proto(member) for member in response.members]
-        return Connection.from_page(members, lambda member: member.user_id, response.page_info)
+        return Connection.from_page(members, response.page_info, seen)
 
     @strawberry.field(
         description="Pending invitations, newest first (needs member:invite).",
@@ -148,9 +155,7 @@ class Workspace:
         invitations: list[Invitation] = []
         token = ""
         while True:
-            request = workspace_pb2.ListInvitationsRequest(
-                workspace_id=self.id, page=page_request(LIST_PAGE_SIZE, token)
-            )
+            request = workspace_pb2.ListInvitationsRequest(workspace_id=self.id, page=whole_list_page(token))
             response = await ctx.workspace.ListInvitations(request, metadata=ctx.metadata())
             invitations.extend(Invitation.from_proto(invitation) for invitation in response.invitations)
             token = response.page_info.next_page_token
