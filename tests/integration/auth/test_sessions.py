@@ -10,6 +10,7 @@ from sqlalchemy import select
 from db.models.auth import RefreshToken, Tenant, User
 from geko.auth.v1 import auth_pb2
 from geko.common.v1 import common_pb2
+from services.auth.admin import create_user
 from services.auth.opaque_tokens import hash_secret
 from tests.integration.auth.harness import (
     PASSWORD,
@@ -266,6 +267,49 @@ async def test_batch_get_users_sees_only_the_callers_tenant(platform: Platform) 
 
     assert [user.id for user in response.users] == [mine.session.user.id]
     assert response.users[0].tenant.id == mine.session.user.tenant_id
+
+
+async def test_lookup_users_by_email_sees_only_the_callers_tenant(platform: Platform) -> None:
+    mine = await platform.register()
+    colleague = await create_user(
+        platform.deps,
+        email=unique_email("col"),
+        password=PASSWORD,
+        name="Col League",
+        role="viewer",
+        tenant_id=mine.session.user.tenant_id,
+    )
+    theirs = await platform.register(tenant_name="Other Co")
+    emails = [
+        f"  {colleague.email.upper()} ",
+        theirs.session.user.email,
+        "not an email",
+        unique_email("nobody"),
+        mine.session.user.email,
+        colleague.email,
+    ]
+
+    response = await platform.auth.LookupUsersByEmail(
+        auth_pb2.LookupUsersByEmailRequest(emails=emails),
+        metadata=platform.metadata(mine.session.access_token),
+    )
+
+    assert [user.id for user in response.users] == [colleague.id, mine.session.user.id]
+    assert {user.tenant.id for user in response.users} == {mine.session.user.tenant_id}
+
+
+async def test_lookup_users_by_email_is_bounded_and_needs_a_caller(platform: Platform) -> None:
+    token = (await platform.register()).session.access_token
+    too_many = auth_pb2.LookupUsersByEmailRequest(emails=[unique_email() for _ in range(501)])
+
+    code, error = await rpc_error(
+        platform.auth.LookupUsersByEmail(too_many, metadata=platform.metadata(token))
+    )
+    assert (code, error.field) == (grpc.StatusCode.INVALID_ARGUMENT, "emails")
+    code, _ = await rpc_error(
+        platform.auth.LookupUsersByEmail(auth_pb2.LookupUsersByEmailRequest(), metadata=platform.metadata())
+    )
+    assert code == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_get_me_without_a_token_is_unauthenticated(platform: Platform) -> None:
