@@ -2,8 +2,8 @@
 
 Appends for one tenant run one at a time (a PostgreSQL advisory lock per tenant; in-process with SQLite,
 which has one writer anyway); UNIQUE(tenant_id, seq) is the backstop, answered by a retry. Reads need a
-workspace permission, which the workspace service decides (`CheckPermission`, over gRPC): another tenant's
-workspace is NOT_FOUND there, and so here.
+workspace permission, which the workspace service decides (`CheckPermission`, over gRPC); a workspace the
+caller is no member of (another tenant's included) is NOT_FOUND, as everywhere.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from services.audit.repository import AuditQuery, AuditRepository, Cursor
 from services.runtime.clients import Channels
 from services.runtime.context import require_principal
 from services.runtime.database import Database
-from services.runtime.errors import BadInput, Conflict, Forbidden
+from services.runtime.errors import BadInput, Conflict, Forbidden, NotFound
 from services.runtime.logging import get_logger
 from services.runtime.paging import Page, decode_page_token, encode_page_token, page_size
 
@@ -196,8 +196,11 @@ class AuditService:
                 user_id=principal.user_id, workspace_id=workspace_id, permission=permission
             )
         )
-        if not answer.allowed:
-            raise Forbidden(f"you need the {permission} permission in this workspace")
+        if answer.allowed:
+            return
+        if not answer.role:  # not a member: a workspace one cannot see does not exist (another tenant's too)
+            raise NotFound("workspace not found")
+        raise Forbidden(f"you need the {permission} permission in this workspace")
 
     # ---- checking ----
 

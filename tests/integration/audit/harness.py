@@ -1,70 +1,36 @@
-"""The audit service on a real gRPC server (127.0.0.1:0), beside the auth + workspace harness: users and
-their tokens come from the real auth service; the audit server verifies them as a separate service
-process would (JWKS from auth, plus the platform's service token).
-
-`CheckPermission` is answered by `PermissionTable`, a small stand-in of the workspace service's RPC that
-tests fill with grants, hosted on the audit server (the audit service calls it over gRPC like the real one).
+"""The audit service on its own real gRPC server (127.0.0.1:0), beside the auth + workspace harness
+(tests/integration/auth/harness.py) and on the same database: people and their tokens come from the real
+auth service, permissions from the real WorkspaceService.CheckPermission, and the audit server verifies
+callers as a separate service process does (JWKS from auth, plus the platform's service token).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import grpc
 import pytest_asyncio
 
-from geko.audit.v1 import audit_pb2_grpc
-from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
-from services.audit import servicer as audit_servicer
+from geko.audit.v1 import audit_pb2, audit_pb2_grpc
+from services.audit.service import AuditService
+from services.audit.servicer import SERVICE_NAME, AuditServicer
 from services.events.relay import OutboxRelay
 from services.runtime.backends import create_backends
 from services.runtime.clients import Channels
-from services.runtime.context import require_principal
+from services.runtime.clock import utcnow
 from services.runtime.database import Database
-from services.runtime.errors import NotFound
+from services.runtime.messages import timestamp
 from services.runtime.secrets import SecretBox
 from services.runtime.server import GrpcServer, ServiceDeps, ServiceRegistration
 from services.runtime.service_identity import service_metadata
 from services.runtime.settings import Settings
 from services.runtime.tokens import jwks_verifier_from_channels
-from services.runtime.types import ServicerContext
-from tests.integration.auth.harness import SECRET_KEY, Platform, PlatformFactory, unique_email
-
-WORKSPACE_SERVICE = workspace_pb2.DESCRIPTOR.services_by_name["WorkspaceService"].full_name
-
-
-class PermissionTable(workspace_pb2_grpc.WorkspaceServiceServicer):
-    """CheckPermission from a table: workspaces by tenant, grants by (user, workspace)."""
-
-    def __init__(self) -> None:
-        self.tenant_of: dict[str, str] = {}
-        self.grants: dict[tuple[str, str], set[str]] = {}
-
-    def grant(self, *, tenant_id: str, workspace_id: str, user_id: str, permissions: set[str]) -> None:
-        self.tenant_of[workspace_id] = tenant_id
-        self.grants[(user_id, workspace_id)] = set(permissions)
-
-    async def CheckPermission(
-        self, request: workspace_pb2.CheckPermissionRequest, context: ServicerContext
-    ) -> workspace_pb2.CheckPermissionResponse:
-        principal = require_principal()
-        if self.tenant_of.get(request.workspace_id) != principal.tenant_id:
-            raise NotFound("workspace not found")
-        granted = self.grants.get((request.user_id, request.workspace_id), set())
-        return workspace_pb2.CheckPermissionResponse(allowed=request.permission in granted)
-
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    tenant_id: str
-    workspace_id: str
-    token: str
-
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.token}"),)
+from tests.integration.auth.harness import SECRET_KEY, Platform, PlatformFactory
+from tests.integration.workspace.team import Team, new_team
 
 
 @dataclass
@@ -76,7 +42,6 @@ class AuditPlatform:
     server: GrpcServer
     channel: grpc.aio.Channel
     audit: audit_pb2_grpc.AuditServiceStub
-    permissions: PermissionTable
     relays: list[tuple[OutboxRelay, Channels]] = field(default_factory=list)
 
     @property
@@ -101,23 +66,48 @@ class AuditPlatform:
         self.relays.append((relay, channels))
         return relay
 
-    async def user(self, tenant_name: str = "Acme", *, permissions: set[str] | None = None) -> User:
-        """A newly registered owner of a new tenant, granted `permissions` (default: view and export) in
-        the tenant's default workspace."""
-        registered = await self.platform.register(unique_email(), tenant_name=tenant_name)
-        user = User(
-            id=registered.session.user.id,
-            tenant_id=registered.session.user.tenant_id,
-            workspace_id=registered.default_workspace_id,
-            token=registered.session.access_token,
+    async def record(
+        self,
+        tenant_id: str,
+        *,
+        action: str = "WORKSPACE_UPDATED",
+        resource_type: str = "workspace",
+        resource_id: str = "",
+        workspace_id: str = "",
+        actor_user_id: str = "",
+        details: dict[str, Any] | None = None,
+        at: datetime | None = None,
+        event_id: str = "",
+    ) -> str:
+        """Records one event through AuditService.Record as the platform (the service token); its id."""
+        event = audit_pb2.AuditEvent(
+            id=event_id,
+            tenant_id=tenant_id,
+            workspace_id=workspace_id,
+            actor_user_id=actor_user_id,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            details_json=json.dumps(details or {}),
+            ip="192.0.2.10",
+            user_agent="pytest",
+            request_id="req-1",
+            create_time=timestamp(at or utcnow()),
         )
-        self.permissions.grant(
-            tenant_id=user.tenant_id,
-            workspace_id=user.workspace_id,
-            user_id=user.id,
-            permissions={"audit:view", "audit:export"} if permissions is None else permissions,
+        response = await self.audit.Record(
+            audit_pb2.RecordRequest(event=event), metadata=self.service_metadata()
         )
-        return user
+        return str(response.id)
+
+    async def verify(self, tenant_id: str = "") -> audit_pb2.VerifyAuditChainResponse:
+        response: audit_pb2.VerifyAuditChainResponse = await self.audit.VerifyAuditChain(
+            audit_pb2.VerifyAuditChainRequest(tenant_id=tenant_id), metadata=self.service_metadata()
+        )
+        return response
+
+    async def team(self, tenant_name: str = "Acme") -> Team:
+        """A new tenant's owner and their default workspace (owners hold audit:view and audit:export)."""
+        return await new_team(self.platform, tenant_name)
 
 
 AuditPlatformFactory = Callable[..., Awaitable[AuditPlatform]]
@@ -125,11 +115,12 @@ AuditPlatformFactory = Callable[..., Awaitable[AuditPlatform]]
 
 @pytest_asyncio.fixture
 async def start_audit(start_platform: PlatformFactory) -> AsyncIterator[AuditPlatformFactory]:
+    """Starts audit servers (keyword options go to `AuditService`, e.g. page sizes); stops them all."""
     started: list[AuditPlatform] = []
 
     async def start(**service_options: Any) -> AuditPlatform:
         platform = await start_platform()
-        settings = platform.settings.model_copy()
+        settings = platform.settings.model_copy()  # auth_addr and workspace_addr: the platform's server
         deps = ServiceDeps(
             settings=settings,
             database=Database(settings.effective_database_url),
@@ -137,22 +128,12 @@ async def start_audit(start_platform: PlatformFactory) -> AsyncIterator[AuditPla
             channels=Channels(settings),
             secret_box=SecretBox(SECRET_KEY.encode()),
         )
-        permissions = PermissionTable()
-        registration = audit_servicer.create(deps)
-        if service_options:
-            registration = ServiceRegistration(
-                name=registration.name,
-                servicer=audit_servicer.AuditServicer(
-                    audit_servicer.AuditService(deps.database, deps.channels, **service_options)
-                ),
-                add_to_server=registration.add_to_server,
-            )
+        service = AuditService(deps.database, deps.channels, **service_options)
         server = GrpcServer(
             [
-                registration,
                 ServiceRegistration(
-                    WORKSPACE_SERVICE, permissions, workspace_pb2_grpc.add_WorkspaceServiceServicer_to_server
-                ),
+                    SERVICE_NAME, AuditServicer(service), audit_pb2_grpc.add_AuditServiceServicer_to_server
+                )
             ],
             token_verifier=jwks_verifier_from_channels(
                 deps.channels, settings, service_key=SECRET_KEY.encode()
@@ -160,7 +141,7 @@ async def start_audit(start_platform: PlatformFactory) -> AsyncIterator[AuditPla
             settings=settings,
         )
         port = await server.start("127.0.0.1:0")
-        settings.audit_addr = settings.workspace_addr = f"127.0.0.1:{port}"
+        settings.audit_addr = f"127.0.0.1:{port}"
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         harness = AuditPlatform(
             platform=platform,
@@ -168,7 +149,6 @@ async def start_audit(start_platform: PlatformFactory) -> AsyncIterator[AuditPla
             server=server,
             channel=channel,
             audit=audit_pb2_grpc.AuditServiceStub(channel),
-            permissions=permissions,
         )
         started.append(harness)
         return harness
