@@ -265,7 +265,8 @@ class AuthService:
             )
 
     async def login(self, *, email: str, password: str) -> SignedIn:
-        """A session for the right password; unknown email and wrong password answer alike, in like time."""
+        """A session for the right password. Unknown email and wrong password answer alike, after a password
+        hash either way; a failure on a known account is audited (the email's tenant wants to know)."""
         await self._limit("login", "ip", current_peer_ip.get(), self._settings.login_rate_per_ip)
         email = normalize_email(email)
         await self._limit("login", "email", email, self._settings.login_rate_per_email)
