@@ -10,12 +10,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from geko.audit.v1 import audit_pb2, audit_pb2_grpc
 from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from geko.chat.v1 import chat_pb2, chat_pb2_grpc
 from geko.memory.v1 import memory_pb2, memory_pb2_grpc
 from geko.model.v1 import model_pb2, model_pb2_grpc
-from services.audit import servicer as audit_servicer
 from services.billing import servicer as billing_servicer
 from services.chat import servicer as chat_servicer
 from services.memory import servicer as memory_servicer
@@ -45,7 +43,6 @@ CASES: dict[str, tuple[ModuleType, type[Any], Callable[[Any], Any]]] = {
         billing_pb2_grpc.BillingServiceStub,
         lambda s: s.GetQuota(billing_pb2.GetQuotaRequest()),
     ),
-    "audit": (audit_servicer, audit_pb2_grpc.AuditServiceStub, lambda s: s.Record(audit_pb2.RecordRequest())),
 }
 
 
