@@ -183,7 +183,7 @@ class WorkspaceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListWorkspaces(self, request, context):
-        """Workspaces the caller is a member of; with show_deleted, only the soft-deleted ones the caller owns (restorable).
+        """Workspaces the caller is a member of; with show_deleted, only the soft-deleted ones the caller may restore.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -218,7 +218,8 @@ class WorkspaceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RestoreWorkspace(self, request, context):
-        """Needs workspace:delete (owners hold it); NOT_FOUND once the 30 days have passed.
+        """Needs workspace:delete (owners and admins by default); NOT_FOUND once the 30 days have passed; CONFLICT for
+        a workspace that is not deleted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -274,7 +275,8 @@ class WorkspaceServiceServicer:
     def AcceptInvitation(self, request, context):
         """The signed-in caller joins with an invitation token (refused like ResolveInvitation); the caller's email must
         be the invitation's (else FORBIDDEN) and its tenant the inviting one (else NOT_FOUND). Adds or re-activates
-        the membership with the invited role. New accounts are made by AuthService.AcceptInvitation, which calls this.
+        the membership with the invited role; an active member already: CONFLICT. New accounts are made by
+        AuthService.AcceptInvitation, which calls this as the new user.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
