@@ -21,8 +21,8 @@ from graphql_gateway.workspace.types import (
 class WorkspaceQueries:
     @strawberry.field(
         description=(
-            "Workspaces the caller is a member of, oldest first; with `deleted: true`, the soft-deleted ones "
-            "the caller owns instead (to restore them)."
+            "Workspaces the caller is a member of, oldest first; with `deleted: true`, instead the ones "
+            "deleted in the last 30 days that the caller may restore (workspace:delete)."
         ),
         permission_classes=[IsAuthenticated],
     )

@@ -129,7 +129,7 @@ class Workspace:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None = strawberry.field(
-        description="Set while soft-deleted (restorable by an owner for 30 days)."
+        description="Set while soft-deleted (restorable for 30 days by those who hold workspace:delete)."
     )
 
     @strawberry.field(
