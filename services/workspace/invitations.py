@@ -101,6 +101,7 @@ class InvitationService:
     async def invite(self, workspace_id: str, *, email: str, role_name: str) -> Issued:
         principal = require_principal()
         access = await self._permissions.require(principal, workspace_id, "member:invite")
+        workspace_id = access.workspace_id
         email = normalize_email(email)
         role_name = role_name.strip()
         if not role_name:
@@ -220,7 +221,9 @@ class InvitationService:
     ) -> Page[InvitationRow]:
         """Newest first; pending ones when `states` is empty."""
         principal = require_principal()
-        await self._permissions.require(principal, workspace_id, "member:invite")
+        workspace_id = (
+            await self._permissions.require(principal, workspace_id, "member:invite")
+        ).workspace_id
         states = states or (InvitationState.PENDING,)
         limit = page_size(size)
         now = utcnow()

@@ -39,7 +39,7 @@ class MemberService:
     async def list(self, workspace_id: str, *, size: int, token: str) -> Page[MemberRow]:
         """Members in the order they joined."""
         principal = require_principal()
-        await self._permissions.require(principal, workspace_id, "member:view")
+        workspace_id = (await self._permissions.require(principal, workspace_id, "member:view")).workspace_id
         limit = page_size(size)
         async with self._db.session() as session:
             repository = MemberRepository(session)
@@ -54,6 +54,7 @@ class MemberService:
     async def update_role(self, workspace_id: str, user_id: str, role_name: str) -> MemberRow:
         principal = require_principal()
         access = await self._permissions.require(principal, workspace_id, "member:role:update")
+        workspace_id = access.workspace_id
         role_name = role_name.strip()
         if not role_name:
             raise BadInput("role is required", field="role")
@@ -82,6 +83,7 @@ class MemberService:
     async def remove(self, workspace_id: str, user_id: str) -> None:
         principal = require_principal()
         access = await self._permissions.require(principal, workspace_id, "member:remove")
+        workspace_id = access.workspace_id
         async with self._db.transaction() as session:
             target = await self._locked_member(session, principal, workspace_id, user_id)
             _ensure_may_unseat(access, target)
@@ -93,7 +95,7 @@ class MemberService:
     async def leave(self, workspace_id: str) -> None:
         """The caller leaves; membership is all it needs."""
         principal = require_principal()
-        await self._permissions.require_member(principal, workspace_id)
+        workspace_id = (await self._permissions.require_member(principal, workspace_id)).workspace_id
         async with self._db.transaction() as session:
             own = await self._locked_member(session, principal, workspace_id, principal.user_id)
             await _ensure_not_last_owner(session, own, "leave")

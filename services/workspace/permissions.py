@@ -29,9 +29,11 @@ NOT_FOUND_MESSAGE = "workspace not found"
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """A user's standing in a workspace. `tenant_id` is the workspace's ("" when no live workspace has the
-    id); `role` is "" when the user is not an active member, and then `permissions` is empty."""
+    """A user's standing in a workspace. `workspace_id` is the canonical id and `tenant_id` the workspace's
+    (both "" when no live workspace has the id); `role` is "" when the user is not an active member, and then
+    `permissions` is empty."""
 
+    workspace_id: str
     tenant_id: str
     role: str
     permissions: frozenset[str]
@@ -41,21 +43,31 @@ class Access:
         return bool(self.tenant_id) and (principal.is_service or self.tenant_id == principal.tenant_id)
 
     def to_json(self) -> bytes:
-        body = {"tenant_id": self.tenant_id, "role": self.role, "permissions": sorted(self.permissions)}
+        body = {
+            "workspace_id": self.workspace_id,
+            "tenant_id": self.tenant_id,
+            "role": self.role,
+            "permissions": sorted(self.permissions),
+        }
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> Access:
         body = json.loads(raw)
-        return cls(tenant_id=body["tenant_id"], role=body["role"], permissions=frozenset(body["permissions"]))
+        return cls(
+            workspace_id=body["workspace_id"],
+            tenant_id=body["tenant_id"],
+            role=body["role"],
+            permissions=frozenset(body["permissions"]),
+        )
 
 
-NO_ACCESS = Access(tenant_id="", role="", permissions=frozenset())
+NO_ACCESS = Access(workspace_id="", tenant_id="", role="", permissions=frozenset())
 
 
-def require_known_permission(permission: str, field: str = "permission") -> str:
+def require_known_permission(permission: str) -> str:
     if permission not in PERMISSIONS:
-        raise BadInput(f"unknown permission {permission!r}", field=field)
+        raise BadInput(f"unknown permission {permission!r}", field="permission")
     return permission
 
 
@@ -87,7 +99,12 @@ class Permissions:
         access = (
             NO_ACCESS
             if found is None
-            else Access(tenant_id=found.tenant_id, role=found.role, permissions=frozenset(found.permissions))
+            else Access(
+                workspace_id=workspace_id,
+                tenant_id=found.tenant_id,
+                role=found.role,
+                permissions=frozenset(found.permissions),
+            )
         )
         await self._cache.set(key, access.to_json(), CACHE_TTL_SECONDS)
         return access
@@ -98,7 +115,8 @@ class Permissions:
 
     async def require_member(self, principal: Principal, workspace_id: str) -> Access:
         """The caller's access; NOT_FOUND unless the caller is an active member of this live workspace of
-        their tenant (a workspace one cannot see does not exist, whoever asks)."""
+        their tenant (a workspace one cannot see does not exist, whoever asks). Callers go on with
+        `access.workspace_id`, the canonical form of the id they were given."""
         if not workspace_id.strip():
             raise BadInput("workspace_id is required", field="workspace_id")
         access = await self.access(workspace_id, principal.user_id)

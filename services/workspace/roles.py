@@ -91,7 +91,7 @@ class RoleService:
     async def list(self, workspace_id: str) -> list[RoleRow]:
         """The system roles (owner, admin, editor, viewer) then the workspace's custom roles by name."""
         principal = require_principal()
-        await self._permissions.require(principal, workspace_id, "member:view")
+        workspace_id = (await self._permissions.require(principal, workspace_id, "member:view")).workspace_id
         async with self._db.session() as session:
             return await RoleRepository(session).roles(workspace_id=workspace_id)
 
@@ -100,6 +100,7 @@ class RoleService:
     ) -> RoleRow:
         principal = require_principal()
         access = await self._permissions.require(principal, workspace_id, "role:create")
+        workspace_id = access.workspace_id
         name, description = valid_role_name(name), valid_description(description)
         granted = valid_permissions(permissions)
         ensure_grantable(access, granted)

@@ -121,7 +121,7 @@ class WorkspaceService:
 
     async def get(self, workspace_id: str) -> Workspace:
         principal = require_principal()
-        await self._permissions.require(principal, workspace_id, "member:view")
+        workspace_id = (await self._permissions.require(principal, workspace_id, "member:view")).workspace_id
         async with self._db.session() as session:
             workspace = await WorkspaceRepository(session).live_workspace(
                 tenant_id=principal.tenant_id, workspace_id=workspace_id
@@ -146,7 +146,9 @@ class WorkspaceService:
     async def update(self, workspace_id: str, *, name: str | None, icon: str | None) -> Workspace:
         """Changes the fields that are given (not None)."""
         principal = require_principal()
-        await self._permissions.require(principal, workspace_id, "workspace:config")
+        workspace_id = (
+            await self._permissions.require(principal, workspace_id, "workspace:config")
+        ).workspace_id
         changes: dict[str, str | None] = {}
         if name is not None:
             changes["name"] = valid_name(name)
@@ -177,7 +179,9 @@ class WorkspaceService:
     async def delete(self, workspace_id: str) -> Workspace:
         """Soft delete: from the commit on, the workspace is NOT_FOUND everywhere but RestoreWorkspace."""
         principal = require_principal()
-        await self._permissions.require(principal, workspace_id, "workspace:delete")
+        workspace_id = (
+            await self._permissions.require(principal, workspace_id, "workspace:delete")
+        ).workspace_id
         async with self._db.transaction() as session:
             workspace = await WorkspaceRepository(session).live_workspace(
                 tenant_id=principal.tenant_id, workspace_id=workspace_id, lock=True

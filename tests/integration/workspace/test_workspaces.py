@@ -24,6 +24,15 @@ async def test_members_get_the_workspace_others_do_not_learn_it_exists(platform:
     got = await team.ws.GetWorkspace(request, metadata=team.md(viewer))
 
     assert got.workspace.id == team.workspace_id
+    spelled_otherwise = f" {team.workspace_id.upper()} "
+    again = await team.ws.GetWorkspace(
+        workspace_pb2.GetWorkspaceRequest(id=spelled_otherwise), metadata=team.md(viewer)
+    )
+    assert again.workspace.id == team.workspace_id
+    members = await team.ws.ListMembers(
+        workspace_pb2.ListMembersRequest(workspace_id=spelled_otherwise), metadata=team.md(viewer)
+    )
+    assert len(members.members) == 2
     assert got.workspace.created_by == team.owner.user_id
     for person in (outsider, stranger):
         code, _ = await rpc_error(team.ws.GetWorkspace(request, metadata=team.md(person)))

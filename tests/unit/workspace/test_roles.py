@@ -19,7 +19,7 @@ from services.workspace.roles import (
 
 
 def _access(role: str) -> Access:
-    return Access(tenant_id="t", role=role, permissions=DEFAULT_ROLE_PERMISSIONS[role])
+    return Access(workspace_id="w", tenant_id="t", role=role, permissions=DEFAULT_ROLE_PERMISSIONS[role])
 
 
 def _system(name: str) -> RoleRow:

@@ -56,14 +56,16 @@ def test_tokens_are_stored_as_their_sha256() -> None:
 
 
 def test_access_round_trips_through_the_cache_encoding() -> None:
-    access = Access(tenant_id="t1", role="editor", permissions=frozenset({"chat:create", "tool:use"}))
+    access = Access(
+        workspace_id="w1", tenant_id="t1", role="editor", permissions=frozenset({"chat:create", "tool:use"})
+    )
 
     assert Access.from_json(access.to_json()) == access
     assert Access.from_json(NO_ACCESS.to_json()) == NO_ACCESS
 
 
 def test_a_workspace_is_visible_in_its_tenant_and_to_services_only() -> None:
-    access = Access(tenant_id="t1", role="", permissions=frozenset())
+    access = Access(workspace_id="w1", tenant_id="t1", role="", permissions=frozenset())
     user = Principal(user_id="u", tenant_id="t1", role="owner")
     stranger = Principal(user_id="v", tenant_id="t2", role="owner")
     service = Principal(user_id="", tenant_id="", role=SERVICE_ROLE)
