@@ -3,6 +3,8 @@ escalation guards."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from geko.common.v1 import common_pb2
@@ -226,3 +228,21 @@ async def test_any_member_may_leave(platform: Platform) -> None:
     assert (event["action"], event["actor_user_id"]) == ("MEMBER_LEFT", viewer.user_id)
     code, _ = await rpc_error(team.ws.LeaveWorkspace(request, metadata=team.md(viewer)))
     assert code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_two_owners_demoting_each_other_at_once_leave_one_owner(platform: Platform) -> None:
+    team = await new_team(platform)
+    second = await team.join("owner")
+    pairs = ((team.owner, second), (second, team.owner))
+
+    results = await asyncio.gather(
+        *(
+            team.ws.UpdateMemberRole(_role_change(team, b.user_id, "admin"), metadata=team.md(a))
+            for a, b in pairs
+        ),
+        return_exceptions=True,
+    )
+
+    assert sum(not isinstance(result, BaseException) for result in results) == 1
+    roles = [await team.role_of(person.user_id) for person in (team.owner, second)]
+    assert sorted(roles) == ["admin", "owner"]
