@@ -92,14 +92,15 @@ class AuditCsvExport:
         try:
             await ctx.principal()
             call = ctx.audit.ExportAuditEvents(export_request(request.query_params), metadata=ctx.metadata())
+            chunks = aiter(call)
             # Waiting for the first chunk lets the service refuse (permission, tenant, filter) before any
             # byte of a 200 is sent.
-            first = await anext(aiter(call), None)
+            first = await anext(chunks, None)
         except GekoError as error:
             return error_response(error)
         filename = f"audit-{parse_id(request.query_params['workspaceId']) or 'log'}.csv"
         return StreamingResponse(
-            _chunks(call, first),
+            _relay(call, chunks, first),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="{filename}"',
@@ -109,12 +110,16 @@ class AuditCsvExport:
         )
 
 
-async def _chunks(call: Any, first: audit_pb2.ExportAuditEventsResponse | None) -> AsyncIterator[bytes]:
+async def _relay(
+    call: Any,
+    chunks: AsyncIterator[audit_pb2.ExportAuditEventsResponse],
+    first: audit_pb2.ExportAuditEventsResponse | None,
+) -> AsyncIterator[bytes]:
     """The first chunk, then the rest as they arrive; the call is cancelled if the client goes away."""
     try:
         if first is not None:
             yield first.csv_chunk
-        async for response in call:
+        async for response in chunks:
             yield response.csv_chunk
     except GekoError as error:
         # The status line is long gone: all that is left is to cut the body short, so the client sees an
