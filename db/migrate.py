@@ -70,13 +70,12 @@ def _with_connection(connection: Connection, action: Callable[[Config], None]) -
 
 
 def _migration_engine(url: str) -> AsyncEngine:
-    """The runtime's engine, plus two SQLite settings migrations need: DDL inside the transaction (pysqlite
-    would commit it implicitly, leaving half a migration after a failure), and foreign keys off, since
-    batch mode copies and drops tables and an enforced key would cascade the drop into child rows."""
+    """The runtime's engine (on SQLite it issues BEGIN itself, so DDL stays inside the migration's
+    transaction), with foreign keys off on SQLite: batch mode copies and drops tables, and an enforced key
+    would cascade the drop into child rows."""
     engine = create_engine_for_url(url, pool_size=1, max_overflow=0)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_for_migrations)
-        event.listen(engine.sync_engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
     return engine
 
 
@@ -86,4 +85,3 @@ def _sqlite_for_migrations(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=OFF")
     finally:
         cursor.close()
-    dbapi_connection.isolation_level = None

@@ -8,16 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# Execution option `transaction()` sets: its SQLite transactions take the write lock at BEGIN.
+_SQLITE_BEGIN = "geko_sqlite_begin"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     """Per-connection SQLite settings: WAL for concurrent readers, enforced foreign keys, wait instead of
     failing on a locked file, and NORMAL sync (durable enough in WAL, ~4x faster commits than FULL)."""
+    # The driver's own transaction handling starts a transaction only before a write, so a read-then-write
+    # block reads outside any transaction (lost updates). We issue BEGIN ourselves instead (`_sqlite_begin`).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -26,6 +31,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """BEGIN for reads; BEGIN IMMEDIATE inside `Database.transaction()`, so two read-modify-write blocks
+    queue on the write lock (busy_timeout) instead of interleaving or failing with "database is locked"."""
+    mode = connection.get_execution_options().get(_SQLITE_BEGIN, "")
+    connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def create_engine_for_url(
@@ -38,6 +50,7 @@ def create_engine_for_url(
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     if parsed.drivername == "postgresql+psycopg":
         return create_async_engine(
@@ -78,6 +91,8 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed when the block ends, rolled back if it raises."""
         async with self._sessions() as session, session.begin():
+            if self.dialect == "sqlite":
+                await session.connection(execution_options={_SQLITE_BEGIN: "IMMEDIATE"})
             yield session
 
     async def ping(self) -> None:

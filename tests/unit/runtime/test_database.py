@@ -1,3 +1,4 @@
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,29 @@ async def test_transaction_commits_on_success_and_rolls_back_on_error(tmp_path: 
         await db.dispose()
 
     assert values == [1]
+
+
+async def _read_then_increment(db: Database) -> None:
+    async with db.transaction() as session:
+        n = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
+        await asyncio.sleep(0.01)  # let the other transactions run their read meanwhile, if they can
+        await session.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+
+async def test_sqlite_read_modify_write_transactions_do_not_lose_updates(tmp_path: Path) -> None:
+    # The driver alone would run the SELECT outside any transaction: five increments would end as 1.
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'geko.db'}")
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE counter (n INTEGER)"))
+            await session.execute(text("INSERT INTO counter VALUES (0)"))
+        await asyncio.gather(*(_read_then_increment(db) for _ in range(5)))
+        async with db.session() as session:
+            n = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
+    finally:
+        await db.dispose()
+
+    assert n == 5
 
 
 async def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
