@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.runtime.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 
 # Route labels are a fixed set, so a scan of random paths cannot grow the metric's series without bound.
-ROUTES = ("/graphql", "/health", "/metrics", "/.well-known/jwks.json")
+ROUTES = ("/graphql", "/health", "/metrics", "/.well-known/jwks.json", "/export/audit.csv")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 

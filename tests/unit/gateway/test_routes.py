@@ -33,6 +33,12 @@ async def test_unknown_paths_share_one_metrics_label(client: httpx.AsyncClient) 
     assert 'route="other"' in text
 
 
+async def test_the_audit_export_has_its_own_metrics_label(client: httpx.AsyncClient) -> None:
+    await client.get("/export/audit.csv")  # refused (no token), but counted under its route
+    text = (await client.get("/metrics")).text
+    assert 'route="/export/audit.csv"' in text
+
+
 async def test_jwks_is_503_json_when_auth_is_unreachable(client: httpx.AsyncClient) -> None:
     response = await client.get("/.well-known/jwks.json")
     assert response.status_code == 503
