@@ -7,7 +7,8 @@ file), then marks each delivered or failed. A failed row is retried with exponen
 `MAX_BACKOFF`); a row whose lease ran out (its relay died mid-delivery) is claimed again. Recipients are
 idempotent by the row's id, so a second delivery records nothing new.
 
-Topic "audit" goes to `AuditService.Record`, authenticated with the platform's service token.
+It handles topic "audit" (to `AuditService.Record`, authenticated with the platform's service token); rows
+of other topics are left to the relays of their own recipients.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ log = get_logger(__name__)
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     id: str
-    topic: str
     payload: dict[str, Any]
     attempts: int
 
@@ -151,7 +151,7 @@ class OutboxRelay:
             rows = list(await session.scalars(query))
             for row in rows:
                 row.available_at = now + LEASE
-            return [_Claimed(row.id, row.topic, dict(row.payload), row.attempts) for row in rows]
+            return [_Claimed(row.id, dict(row.payload), row.attempts) for row in rows]
 
     async def _deliver(self, claimed: list[_Claimed]) -> tuple[int, bool]:
         """Sends `claimed` in order; (how many went through, whether a failure stopped the batch)."""
@@ -177,8 +177,6 @@ class OutboxRelay:
         return total + len(delivered), False
 
     async def _send(self, row: _Claimed) -> None:
-        if row.topic != AUDIT_TOPIC:
-            raise ValueError(f"no recipient for topic {row.topic!r}")
         stub = self._channels.stub("audit", audit_pb2_grpc.AuditServiceStub)
         request = audit_pb2.RecordRequest(event=audit_event_message(row.id, row.payload))
         await stub.Record(request, metadata=self._metadata)
@@ -187,6 +185,8 @@ class OutboxRelay:
         self, delivered: list[str], failure: tuple[_Claimed, str] | None, postponed: list[_Claimed]
     ) -> None:
         """Marks delivered rows, the failed one (with its backoff) and the rows not tried after it."""
+        if not delivered and failure is None:
+            return
         now = utcnow()
         async with self._database.transaction() as session:
             if delivered:

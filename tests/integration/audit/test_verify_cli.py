@@ -1,5 +1,6 @@
 """`geko admin audit verify` as an operator runs it: a real process on the database, every tenant or one;
-exit code 1 and the broken entry when a row was edited. (This module has a database of its own.)"""
+exit code 1 and the broken entry when a row was edited. (This module has a database of its own; few
+invocations, since each one is a process start.)"""
 
 from __future__ import annotations
 
@@ -38,7 +39,6 @@ async def verify(harness: AuditPlatform, tmp_path: Path, *args: str) -> tuple[in
 async def test_verify_reports_ok_then_the_first_broken_entry(
     audit_platform: AuditPlatform, tmp_path: Path
 ) -> None:
-    assert await verify(audit_platform, tmp_path) == (0, "audit chain ok: 0 entries", "")
     alpha, beta = new_id(), new_id()
     for _ in range(3):
         await audit_platform.record(alpha)
@@ -59,7 +59,6 @@ async def test_verify_reports_ok_then_the_first_broken_entry(
         "hash mismatch: the entry was altered after it was recorded"
     )
     assert err == ""
-    assert await verify(audit_platform, tmp_path, "--tenant", alpha) == (0, "audit chain ok: 3 entries", "")
 
 
 async def test_a_malformed_tenant_is_one_line(audit_platform: AuditPlatform, tmp_path: Path) -> None:
