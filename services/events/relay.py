@@ -5,7 +5,8 @@ ahead; PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, so relays in several pro
 row), delivers them without holding any lock (in the embedded mode the recipient writes to the same SQLite
 file), then marks each delivered or failed. A failed row is retried with exponential backoff (capped at
 `MAX_BACKOFF`); a row whose lease ran out (its relay died mid-delivery) is claimed again. Recipients are
-idempotent by the row's id, so a second delivery records nothing new.
+idempotent by the row's id, so a second delivery records nothing new. Delivered rows are pruned after
+`RETENTION`.
 
 It handles topic "audit" (to `AuditService.Record`, authenticated with the platform's service token); rows
 of other topics are left to the relays of their own recipients.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from db.models.outbox import OutboxEvent
 from geko.audit.v1 import audit_pb2, audit_pb2_grpc
@@ -40,6 +41,9 @@ LEASE = timedelta(minutes=2)
 FIRST_BACKOFF = timedelta(seconds=1)
 MAX_BACKOFF = timedelta(minutes=5)
 MAX_ERROR_LENGTH = 1000
+# Delivered rows are kept this long (to answer "was it sent?"), then pruned, at most once per interval.
+RETENTION = timedelta(days=7)
+PRUNE_INTERVAL = timedelta(hours=1)
 # Failures caused by the row itself: the next rows may still go through. Any other failure (the recipient
 # down, refusing our identity, timing out) would fail them all, so the batch stops and waits.
 ROW_ERRORS = frozenset({ErrorCode.BAD_USER_INPUT, ErrorCode.NOT_FOUND, ErrorCode.CONFLICT})
@@ -120,11 +124,27 @@ class OutboxRelay:
                 if interrupted:
                     return delivered
 
+    async def prune(self, *, older_than: timedelta = RETENTION) -> int:
+        """Deletes this relay's rows delivered more than `older_than` ago; how many."""
+        async with self._database.transaction() as session:
+            result = await session.execute(
+                delete(OutboxEvent).where(
+                    OutboxEvent.service.in_(self._services),
+                    OutboxEvent.topic == AUDIT_TOPIC,
+                    OutboxEvent.delivered_at < utcnow() - older_than,
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def _run(self, waiter: Waiter) -> None:
+        pruned_at = None
         while not self._stopping:
             waiter.event.clear()
             try:
                 await self.drain()
+                if pruned_at is None or utcnow() - pruned_at >= PRUNE_INTERVAL:
+                    await self.prune()
+                    pruned_at = utcnow()
             except Exception:  # the database away: keep the loop, try again at the next poll
                 log.exception("outbox_relay_round_failed")
             if self._stopping:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -237,3 +238,16 @@ async def test_two_relays_racing_deliver_every_event_once(audit_platform: AuditP
     async with audit_platform.database.session() as session:
         undelivered = select(func.count()).where(OutboxEvent.id.in_(ids), OutboxEvent.delivered_at.is_(None))
         assert (await session.execute(undelivered)).scalar_one() == 0
+
+
+async def test_delivered_rows_are_pruned_after_the_retention(audit_platform: AuditPlatform) -> None:
+    old, recent, pending = await emit(audit_platform.database, new_id(), count=3)
+    relay = audit_platform.relay()
+    async with audit_platform.database.transaction() as session:
+        for event_id, delivered_at in ((old, utcnow() - timedelta(days=8)), (recent, utcnow())):
+            await session.execute(
+                update(OutboxEvent).where(OutboxEvent.id == event_id).values(delivered_at=delivered_at)
+            )
+
+    assert await relay.prune(older_than=timedelta(days=7)) == 1
+    assert set(await outbox_rows(audit_platform.database, [old, recent, pending])) == {recent, pending}
