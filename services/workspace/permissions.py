@@ -146,6 +146,15 @@ class Permissions:
         access = await self.access(workspace_id, target)
         return access if access.visible_to(principal) else NO_ACCESS
 
+    async def own_listing(self, principal: Principal, workspace_id: str, user_id: str) -> Access:
+        """ListPermissions: like `of_user`, but a caller asking about a workspace they are not in gets
+        NOT_FOUND, as for every other operation on it (an empty list would stand out)."""
+        access = await self.of_user(principal, workspace_id, user_id)
+        asks_about_self = parse_id(user_id or principal.user_id) == principal.user_id
+        if asks_about_self and not access.role:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        return access
+
     async def _generation(self, workspace_id: str) -> int:
         raw = await self._cache.get(self._generation_key(workspace_id))
         return int(raw) if raw is not None else 0

@@ -320,7 +320,9 @@ class WorkspaceServicer(workspace_pb2_grpc.WorkspaceServiceServicer):
     async def ListPermissions(
         self, request: workspace_pb2.ListPermissionsRequest, context: ServicerContext
     ) -> workspace_pb2.ListPermissionsResponse:
-        access = await self._access(request.workspace_id, request.user_id)
+        access = await self._permissions.own_listing(
+            require_principal(), request.workspace_id, request.user_id
+        )
         return workspace_pb2.ListPermissionsResponse(permissions=sorted(access.permissions), role=access.role)
 
     async def ListAllPermissions(

@@ -341,7 +341,8 @@ class WorkspaceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPermissions(self, request, context):
-        """Every permission a user holds in a workspace (same rules and cache as CheckPermission).
+        """Every permission a user holds in a workspace (same rules and cache as CheckPermission), except that a caller
+        asking about a workspace they are not a member of gets NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
