@@ -81,6 +81,25 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS before AUTH")
     smtp_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of each SMTP connect and command")
 
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1", description="Platform default for catalog models of provider openai"
+    )
+    openai_api_key: SecretStr | None = Field(None, description="API key of the platform's OpenAI account")
+    anthropic_base_url: str = Field(
+        "https://api.anthropic.com", description="Platform default for catalog models of provider anthropic"
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        None, description="API key of the platform's Anthropic account"
+    )
+    deepseek_base_url: str = Field(
+        "https://api.deepseek.com/v1",
+        description="Platform default for catalog models of provider deepseek (an OpenAI-compatible API)",
+    )
+    deepseek_api_key: SecretStr | None = Field(None, description="API key of the platform's DeepSeek account")
+    ollama_url: str = Field(
+        "http://127.0.0.1:11434", description="The Ollama server of local models (chat, pull, delete)"
+    )
+
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool = Field(True, description="JSON log lines (false: human-readable)")
 
