@@ -430,10 +430,12 @@ class InstallJob(_message.Message):
     def __init__(self, id: _Optional[str] = ..., model_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., created_by: _Optional[str] = ..., progress: _Optional[_Union[InstallProgress, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class InstallModelRequest(_message.Message):
-    __slots__ = ("model_id",)
+    __slots__ = ("model_id", "workspace_id")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     model_id: str
-    def __init__(self, model_id: _Optional[str] = ...) -> None: ...
+    workspace_id: str
+    def __init__(self, model_id: _Optional[str] = ..., workspace_id: _Optional[str] = ...) -> None: ...
 
 class InstallModelResponse(_message.Message):
     __slots__ = ("progress",)
@@ -466,10 +468,12 @@ class WatchInstallJobResponse(_message.Message):
     def __init__(self, progress: _Optional[_Union[InstallProgress, _Mapping]] = ...) -> None: ...
 
 class RemoveModelRequest(_message.Message):
-    __slots__ = ("model_id",)
+    __slots__ = ("model_id", "workspace_id")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     model_id: str
-    def __init__(self, model_id: _Optional[str] = ...) -> None: ...
+    workspace_id: str
+    def __init__(self, model_id: _Optional[str] = ..., workspace_id: _Optional[str] = ...) -> None: ...
 
 class RemoveModelResponse(_message.Message):
     __slots__ = ("model",)
