@@ -22,6 +22,7 @@ from strawberry.types import Info
 
 from geko.audit.v1 import audit_pb2_grpc
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
+from geko.model.v1 import model_pb2_grpc
 from geko.workspace.v1 import workspace_pb2_grpc
 from graphql_gateway.auth.types import User
 from services.runtime.clients import Channels
@@ -113,6 +114,10 @@ class GatewayContext:
     @property
     def workspace(self) -> workspace_pb2_grpc.WorkspaceServiceStub:
         return self.stub("workspace", workspace_pb2_grpc.WorkspaceServiceStub)
+
+    @property
+    def model(self) -> model_pb2_grpc.ModelServiceStub:
+        return self.stub("model", model_pb2_grpc.ModelServiceStub)
 
     @property
     def audit(self) -> audit_pb2_grpc.AuditServiceStub:

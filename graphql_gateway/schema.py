@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -13,12 +14,16 @@ from graphql_gateway.auth.queries import AuthQueries
 from graphql_gateway.auth.subscriptions import AuthSubscriptions
 from graphql_gateway.errors import ShapeErrors, log_unexpected
 from graphql_gateway.limits import limit_extensions
+from graphql_gateway.model.mutations import ModelMutations
+from graphql_gateway.model.queries import ModelQueries
+from graphql_gateway.model.subscriptions import ModelSubscriptions
+from graphql_gateway.model.types import SCALARS
 from graphql_gateway.workspace.mutations import WorkspaceMutations
 from graphql_gateway.workspace.queries import WorkspaceQueries
 
-Query = merge_types("Query", (AuthQueries, WorkspaceQueries, AuditQueries))
-Mutation = merge_types("Mutation", (AuthMutations, WorkspaceMutations))
-Subscription = merge_types("Subscription", (AuthSubscriptions,))
+Query = merge_types("Query", (AuthQueries, WorkspaceQueries, AuditQueries, ModelQueries))
+Mutation = merge_types("Mutation", (AuthMutations, WorkspaceMutations, ModelMutations))
+Subscription = merge_types("Subscription", (AuthSubscriptions, ModelSubscriptions))
 
 
 class GekoSchema(strawberry.Schema):
@@ -37,6 +42,7 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int 
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
             *limit_extensions(max_depth=max_depth, max_aliases=max_aliases, max_tokens=max_tokens),
             ShapeErrors,

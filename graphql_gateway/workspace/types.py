@@ -16,6 +16,8 @@ from graphql_gateway.auth.types import User
 from graphql_gateway.common import to_datetime, to_optional_datetime
 from graphql_gateway.connections import Connection, paging_arguments, window
 from graphql_gateway.context import IsAuthenticated, context_of
+from graphql_gateway.model.catalog import workspace_models
+from graphql_gateway.model.types import WorkspaceModel
 
 # Lists without a connection (pending invitations, the caller's workspaces) are fetched whole, a page of
 # this many at a time.
@@ -177,6 +179,13 @@ class Workspace:
     )
     async def my_permissions(self, info: Info) -> list[str]:
         return await my_permissions(info, self.id)
+
+    @strawberry.field(
+        description="Every model of the tenant's catalog with its settings here: enabled or not, overrides.",
+        permission_classes=[IsAuthenticated],
+    )
+    async def models(self, info: Info) -> list[WorkspaceModel]:
+        return await workspace_models(context_of(info), self.id)
 
     @classmethod
     def from_proto(cls, workspace: workspace_pb2.Workspace) -> Workspace:
