@@ -39,6 +39,9 @@ INPUT_FIELDS = {
     "api_key": "input.apiKey",
 }
 
+# Names of install and remove request fields, as their GraphQL arguments call them.
+ARGUMENTS = {"model_id": "modelId", "workspace_id": "workspaceId"}
+
 
 @strawberry.type
 class ModelMutations:
@@ -78,19 +81,20 @@ class ModelMutations:
 
     @strawberry.mutation(
         description=(
-            "Starts pulling a local model into Ollama (needs model:install) and answers at once with the "
-            "job; the pull goes on server-side. Follow it with `modelInstallProgress(jobId)`. Installing a "
-            "model that is already being pulled joins that job."
+            "Starts pulling a local model into Ollama for the whole tenant (needs model:install in "
+            "`workspaceId`) and answers at once with the job; the pull goes on server-side. Follow it "
+            "with `modelInstallProgress(jobId)`. Installing a model being pulled joins that job."
         ),
         permission_classes=[IsAuthenticated],
     )
-    async def install_model(self, info: Info, model_id: strawberry.ID) -> InstallJob:
+    async def install_model(
+        self, info: Info, model_id: strawberry.ID, workspace_id: strawberry.ID
+    ) -> InstallJob:
         ctx = context_of(info)
-        call = ctx.model.InstallModel(
-            model_pb2.InstallModelRequest(model_id=str(model_id)), metadata=ctx.metadata()
-        )
+        request = model_pb2.InstallModelRequest(model_id=str(model_id), workspace_id=str(workspace_id))
+        call = ctx.model.InstallModel(request, metadata=ctx.metadata())
         try:
-            with paging_arguments({"model_id": "modelId"}):
+            with paging_arguments(ARGUMENTS):
                 first = await anext(aiter(call), None)
         finally:
             # Only this answer waits for the stream; the job does not depend on it.
@@ -100,13 +104,14 @@ class ModelMutations:
         return InstallJob.from_progress(first.progress, str(model_id))
 
     @strawberry.mutation(
-        description="Deletes a local model from Ollama (needs model:remove); answers it, not installed.",
+        description="Deletes a local model from Ollama for the whole tenant (needs model:remove in "
+        "`workspaceId`); answers the model, no longer installed.",
         permission_classes=[IsAuthenticated],
     )
-    async def remove_model(self, info: Info, model_id: strawberry.ID) -> Model:
+    async def remove_model(self, info: Info, model_id: strawberry.ID, workspace_id: strawberry.ID) -> Model:
         ctx = context_of(info)
-        request = model_pb2.RemoveModelRequest(model_id=str(model_id))
-        with paging_arguments({"model_id": "modelId"}):
+        request = model_pb2.RemoveModelRequest(model_id=str(model_id), workspace_id=str(workspace_id))
+        with paging_arguments(ARGUMENTS):
             response = await ctx.model.RemoveModel(request, metadata=ctx.metadata())
         return Model.from_proto(response.model)
 
