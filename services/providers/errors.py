@@ -120,6 +120,12 @@ def stream_cut() -> GekoError:
     )
 
 
+def malformed_answer() -> GekoError:
+    return UpstreamUnavailable(
+        "the model provider sent an answer that could not be read", reason=PROVIDER_ERROR
+    )
+
+
 def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> int | None:
     """Seconds to wait, from `Retry-After` (seconds or an HTTP date), `retry-after-ms`, or the providers'
     own reset headers (OpenAI `x-ratelimit-reset-*` durations like "6m0s", Anthropic

@@ -3,6 +3,7 @@ pooled connection the upstream already closed, and a response whose failures arr
 
 from __future__ import annotations
 
+import json as jsonlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 
 from services.providers.base import ProviderConfig
-from services.providers.errors import error_for_status, error_for_transport
+from services.providers.errors import error_for_status, error_for_transport, malformed_answer
 
 # Below the idle timeouts upstreams close connections after (uvicorn 5 s, most proxies 60 s and more), so a
 # pooled connection is dropped by us before the server drops it under a new request.
@@ -68,6 +69,31 @@ async def body_lines(response: httpx.Response) -> AsyncIterator[str]:
             yield line
     except httpx.TransportError as error:
         raise error_for_transport(error, started=True) from None
+
+
+async def read_json(response: httpx.Response) -> dict[str, Any]:
+    """The whole body of a non-streamed answer as a JSON object."""
+    try:
+        body = await response.aread()
+    except httpx.TransportError as error:
+        raise error_for_transport(error, started=True) from None
+    return decode_object(body)
+
+
+def decode_object(data: str | bytes) -> dict[str, Any]:
+    """One JSON object (a body, an SSE `data` field, an NDJSON line); anything else is a malformed answer."""
+    try:
+        value = jsonlib.loads(data)
+    except ValueError:
+        raise malformed_answer() from None
+    if not isinstance(value, dict):
+        raise malformed_answer()
+    return value
+
+
+def as_object(value: object) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one: providers leave fields out or send null."""
+    return value if isinstance(value, dict) else {}
 
 
 async def _send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
