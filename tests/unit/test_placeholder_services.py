@@ -13,21 +13,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from geko.chat.v1 import chat_pb2, chat_pb2_grpc
 from geko.memory.v1 import memory_pb2, memory_pb2_grpc
-from geko.model.v1 import model_pb2, model_pb2_grpc
 from services.billing import servicer as billing_servicer
 from services.chat import servicer as chat_servicer
 from services.memory import servicer as memory_servicer
-from services.model import servicer as model_servicer
 from services.runtime.server import GrpcServer, ServiceDeps
 from services.runtime.settings import Settings
 
 # service → (servicer module, stub class, one call with that stub)
 CASES: dict[str, tuple[ModuleType, type[Any], Callable[[Any], Any]]] = {
-    "model": (
-        model_servicer,
-        model_pb2_grpc.ModelServiceStub,
-        lambda s: s.ListModels(model_pb2.ListModelsRequest()),
-    ),
     "chat": (
         chat_servicer,
         chat_pb2_grpc.ChatServiceStub,

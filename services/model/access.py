@@ -1,0 +1,101 @@
+"""Who may do what with models. Workspace permissions are the workspace service's to decide (over gRPC, with
+the caller's token forwarded); provider connections and tenant models are tenant resources, so changing them
+needs the tenant-level role owner or admin carried by the caller's token; the tenant's plan comes from
+`AuthService.GetMe`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from db.models.base import PLANS
+from geko.auth.v1 import auth_pb2, auth_pb2_grpc
+from geko.common.v1 import common_pb2
+from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
+from services.runtime.clients import Channels
+from services.runtime.context import Principal, require_principal
+from services.runtime.errors import BadInput, Forbidden, NotFound
+from services.runtime.ids import parse_id
+
+TENANT_ADMIN_ROLES = frozenset({"owner", "admin"})
+PLAN_NAMES = {common_pb2.PLAN_FREE: "free", common_pb2.PLAN_PRO: "pro", common_pb2.PLAN_PAYGO: "paygo"}
+WORKSPACE_NOT_FOUND = "workspace not found"
+
+
+def plan_rank(plan: str) -> int:
+    return PLANS.index(plan)
+
+
+def require_user() -> Principal:
+    """The caller, when a signed-in user of a tenant (a service forwarding a user's token counts as that
+    user); FORBIDDEN for the bare service identity, which has no tenant to scope models by."""
+    principal = require_principal()
+    if not principal.user_id or not principal.tenant_id:
+        raise Forbidden("call on behalf of a signed-in user")
+    return principal
+
+
+def require_tenant_admin() -> Principal:
+    """The caller, when their tenant-level role is owner or admin."""
+    principal = require_user()
+    if principal.role not in TENANT_ADMIN_ROLES:
+        raise Forbidden("only the tenant's owners and admins manage models and provider connections")
+    return principal
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAccess:
+    """A user's role in a workspace and its permissions (from WorkspaceService.ListPermissions)."""
+
+    role: str
+    permissions: frozenset[str]
+
+
+class WorkspaceAccess:
+    """Permission checks against the workspace service; a workspace the caller is not in is NOT_FOUND."""
+
+    def __init__(self, channels: Channels) -> None:
+        self._channels = channels
+
+    def _stub(self) -> workspace_pb2_grpc.WorkspaceServiceStub:
+        return self._channels.stub("workspace", workspace_pb2_grpc.WorkspaceServiceStub)
+
+    async def require(self, workspace_id: str, permission: str) -> Principal:
+        """The caller, when they hold `permission` in the workspace."""
+        principal = require_user()
+        workspace_id = canonical_workspace_id(workspace_id)
+        answer = await self._stub().CheckPermission(
+            workspace_pb2.CheckPermissionRequest(workspace_id=workspace_id, permission=permission)
+        )
+        if not answer.role:
+            raise NotFound(WORKSPACE_NOT_FOUND)
+        if not answer.allowed:
+            raise Forbidden(f"your role {answer.role!r} lacks the {permission} permission in this workspace")
+        return principal
+
+    async def member(self, workspace_id: str, user_id: str) -> MemberAccess:
+        """`user_id`'s (empty: the caller's) role and permissions; asking about someone else needs
+        member:view (the workspace service checks). NOT_FOUND when that user is not a member."""
+        require_user()
+        workspace_id = canonical_workspace_id(workspace_id)
+        answer = await self._stub().ListPermissions(
+            workspace_pb2.ListPermissionsRequest(workspace_id=workspace_id, user_id=user_id)
+        )
+        if not answer.role:
+            raise NotFound(WORKSPACE_NOT_FOUND if not user_id else "no such member in this workspace")
+        return MemberAccess(role=answer.role, permissions=frozenset(answer.permissions))
+
+    async def tenant_plan(self) -> str:
+        """The plan of the caller's tenant: free, pro or paygo."""
+        me = await self._channels.stub("auth", auth_pb2_grpc.AuthServiceStub).GetMe(auth_pb2.GetMeRequest())
+        return PLAN_NAMES.get(me.user.tenant.plan, "free")
+
+
+def canonical_workspace_id(workspace_id: str) -> str:
+    """The id in its canonical form (what rows and cache keys use); a malformed one names no workspace."""
+    if not workspace_id.strip():
+        raise BadInput("workspace_id is required", field="workspace_id")
+    canonical = parse_id(workspace_id)
+    if canonical is None:
+        raise NotFound(WORKSPACE_NOT_FOUND)
+    return canonical

@@ -1,0 +1,116 @@
+"""Which models a user may use in a workspace, and why not.
+
+usable = the plan rule (free: min_plan free, plus every local model; pro and paygo: all) ∩ enabled in the
+workspace ∩ the user's permission for the model's class (model:use:local, model:use:free for free cloud
+models, model:use:premium for the rest) ∩, for local models, installed. Every model the tenant sees is in the
+answer; an unusable one carries the first reason in that order, so the reason shown is the one to fix first
+(an upgrade, then the admin's switch, then the role, then the install).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from db.models.model import ModelCatalog
+from services.model.access import WorkspaceAccess, canonical_workspace_id, plan_rank, require_user
+from services.model.catalog import ModelView, views
+from services.model.connections import ConnectionService, Route
+from services.model.repository import ModelRepository
+from services.model.workspace_models import Setting, Settings, WorkspaceModelService
+from services.runtime.database import Database
+from services.runtime.errors import BadInput, NotFound
+
+
+class Reason(StrEnum):
+    PLAN_REQUIRED = "PLAN_REQUIRED"
+    DISABLED_BY_ADMIN = "DISABLED_BY_ADMIN"
+    PERMISSION_REQUIRED = "PERMISSION_REQUIRED"
+    NOT_INSTALLED = "NOT_INSTALLED"
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    view: ModelView
+    reason: Reason | None  # None: usable
+    setting: Setting
+
+    @property
+    def usable(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    eligibility: Eligibility
+    route: Route | None  # only when usable
+    max_output_tokens: int
+
+
+def use_permission(model: ModelCatalog) -> str:
+    if model.is_local:
+        return "model:use:local"
+    return "model:use:free" if model.is_free else "model:use:premium"
+
+
+def reason_for(view: ModelView, *, plan: str, setting: Setting, permissions: frozenset[str]) -> Reason | None:
+    model = view.row
+    if not model.is_local and plan_rank(plan) < plan_rank(model.min_plan):
+        return Reason.PLAN_REQUIRED
+    if not setting.enabled:
+        return Reason.DISABLED_BY_ADMIN
+    if use_permission(model) not in permissions:
+        return Reason.PERMISSION_REQUIRED
+    if model.is_local and not view.installed:
+        return Reason.NOT_INSTALLED
+    return None
+
+
+class EligibilityService:
+    def __init__(
+        self,
+        database: Database,
+        access: WorkspaceAccess,
+        workspace_models: WorkspaceModelService,
+        connections: ConnectionService,
+    ) -> None:
+        self._db = database
+        self._access = access
+        self._workspace_models = workspace_models
+        self._connections = connections
+
+    async def list(self, workspace_id: str, user_id: str) -> list[Eligibility]:
+        workspace_id = canonical_workspace_id(workspace_id)
+        tenant_id = require_user().tenant_id
+        member = await self._access.member(workspace_id, user_id)
+        plan = await self._access.tenant_plan()
+        settings = await self._workspace_models.settings(workspace_id)
+        async with self._db.session() as session:
+            repository = ModelRepository(session)
+            model_views = await views(repository, tenant_id, await repository.models(tenant_id))
+        return [_judge(view, plan, settings, member.permissions) for view in model_views]
+
+    async def resolve(self, workspace_id: str, user_id: str, model_id: str) -> Resolved:
+        workspace_id = canonical_workspace_id(workspace_id)
+        tenant_id = require_user().tenant_id
+        if not model_id.strip():
+            raise BadInput("model_id is required", field="model_id")
+        member = await self._access.member(workspace_id, user_id)
+        plan = await self._access.tenant_plan()
+        settings = await self._workspace_models.settings(workspace_id)
+        async with self._db.session() as session:
+            repository = ModelRepository(session)
+            row = await repository.model(tenant_id, model_id.strip())
+            if row is None:
+                raise NotFound("model not found", field="model_id")
+            view = (await views(repository, tenant_id, [row]))[0]
+            eligibility = _judge(view, plan, settings, member.permissions)
+            route = await self._connections.route(repository, row) if eligibility.usable else None
+        cap = eligibility.setting.max_tokens_override
+        max_output = min(row.max_output_tokens, cap) if cap else row.max_output_tokens
+        return Resolved(eligibility, route, max_output)
+
+
+def _judge(view: ModelView, plan: str, settings: Settings, permissions: frozenset[str]) -> Eligibility:
+    setting = settings.of(view.row.id)
+    return Eligibility(view, reason_for(view, plan=plan, setting=setting, permissions=permissions), setting)
