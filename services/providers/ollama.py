@@ -317,8 +317,15 @@ class OllamaClient:
         self._client = client or make_client(self._config)
 
     async def aclose(self) -> None:
+        """Closes the HTTP client if this object built it; a client passed in stays its owner's."""
         if self._owns_client:
             await self._client.aclose()
+
+    async def __aenter__(self) -> OllamaClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def pull(self, name: str) -> AsyncIterator[PullProgress]:
         """Progress lines until "success"; an `{"error"}` line or a stream that ends early raises. Closing the

@@ -21,8 +21,10 @@ Model names without a tag mean `:latest`.
 
 Modes for error tests (attributes, set between requests): `chat_mode` is one of "slow" (`delay` seconds
 before each line), "fail_status" (`fail_status` + `{"error": fail_message}`), "cut" (two lines, then the
-connection drops without the chunked terminator), "error_midstream" (two lines, then an `{"error": …}` line).
-`pull_mode` is "fail" (some progress, then `{"error": fail_message}`) or "slow" (`delay` before each line).
+connection drops without the chunked terminator), "error_midstream" (two lines, then an `{"error": …}` line),
+"no_done" (the body ends cleanly, but without the final `done: true` object).
+`pull_mode` is "fail" (some progress, then `{"error": fail_message}`), "slow" (`delay` before each line) or
+"cut" (some progress, then the connection drops, as when Ollama restarts mid-pull).
 The HTTP plumbing (request log in `requests`, abandoned responses in `disconnects`, cut connections) is
 `tests.fakes.http_fake.FakeHttpServer`.
 """
@@ -42,8 +44,8 @@ from tests.fakes.http_fake import FakeHttpServer, RecordedRequest, Reply
 
 VERSION = "0.12.6"
 NDJSON = "application/x-ndjson"
-ChatMode = Literal["slow", "fail_status", "cut", "error_midstream"]
-PullMode = Literal["fail", "slow"]
+ChatMode = Literal["slow", "fail_status", "cut", "error_midstream", "no_done"]
+PullMode = Literal["fail", "slow", "cut"]
 
 
 def full_name(name: str) -> str:
@@ -186,6 +188,8 @@ class OllamaServer(FakeHttpServer):
                 {**head, "message": {"role": "assistant", "content": "", "tool_calls": calls}, "done": False}
             )
         lines.append({**final, "message": {"role": "assistant", "content": ""}})
+        if self.chat_mode == "no_done":
+            lines.pop()
         if self.chat_mode in ("cut", "error_midstream"):
             lines = lines[:2]
             if self.chat_mode == "error_midstream":
@@ -205,17 +209,19 @@ class OllamaServer(FakeHttpServer):
             lines.append({"error": "pull model manifest: file does not exist"})
         else:
             lines += self._progress(name, sizes)
-            if self.pull_mode == "fail":
+            if self.pull_mode in ("fail", "cut"):
                 lines = lines[: 1 + 2 * len(sizes)]  # the first two rounds of layer progress
+            if self.pull_mode == "fail":
                 lines.append({"error": self.fail_message})
-            else:
+            elif self.pull_mode != "cut":
                 lines += [{"status": s} for s in ("verifying sha256 digest", "writing manifest", "success")]
         succeeded = lines[-1] == {"status": "success"}
         if body.get("stream") is False:
             await reply.json(200 if succeeded else 500, lines[-1])
         else:
+            delay = self.delay if self.pull_mode == "slow" else 0.0
             await reply.stream(
-                map(_line, lines), content_type=NDJSON, delay=self.delay if self.pull_mode == "slow" else 0.0
+                map(_line, lines), content_type=NDJSON, delay=delay, cut=self.pull_mode == "cut"
             )
         if succeeded:
             self._install(name)

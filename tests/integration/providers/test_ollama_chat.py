@@ -238,6 +238,17 @@ async def test_a_connection_cut_mid_stream_is_a_cut_stream(
     assert not any(isinstance(e, StreamEnd) for e in seen)
 
 
+async def test_a_body_that_ends_without_the_done_object_is_a_cut_stream(
+    ollama_server: OllamaServer, client: httpx.AsyncClient
+) -> None:
+    ollama_server.chat_mode = "no_done"
+    seen: list[StreamEvent] = []
+    with pytest.raises(UpstreamUnavailable) as caught:
+        await collect(adapter(ollama_server, client).stream(hello()), seen)
+    assert caught.value.reason == STREAM_CUT
+    assert "".join(e.text for e in seen if isinstance(e, TextDelta)) == "Hello from the fake Ollama."
+
+
 async def test_an_upstream_that_goes_silent_times_out(
     ollama_server: OllamaServer, client: httpx.AsyncClient
 ) -> None:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from services.providers.errors import MODEL_NOT_FOUND, PROVIDER_ERROR, UNREACHABLE
+from services.providers.errors import MODEL_NOT_FOUND, PROVIDER_ERROR, STREAM_CUT, UNREACHABLE
 from services.providers.ollama import OllamaClient, PullProgress, PullTotals, PullTracker
 from services.runtime.errors import NotFound, UpstreamUnavailable
 from tests.fakes.ollama_server import VERSION, OllamaServer, layer_digest, ollama_server
@@ -86,6 +86,18 @@ async def test_a_failing_pull_raises_with_ollamas_reason_and_installs_nothing(
     assert "qwen2.5:0.5b" not in [m.name for m in await ollama.tags()]
 
 
+async def test_a_pull_whose_connection_drops_is_a_cut_stream(
+    ollama_server: OllamaServer, ollama: OllamaClient
+) -> None:
+    ollama_server.pull_mode = "cut"
+    seen: list[PullTotals] = []
+    with pytest.raises(UpstreamUnavailable) as caught:
+        await _drain(ollama, "qwen2.5:0.5b", PullTracker(), seen)
+    assert caught.value.reason == STREAM_CUT
+    assert seen[-1].completed_bytes > 0
+    assert "qwen2.5:0.5b" not in [m.name for m in await ollama.tags()]
+
+
 async def _drain(ollama: OllamaClient, name: str, tracker: PullTracker, into: list[PullTotals]) -> None:
     async for progress in ollama.pull(name):
         into.append(tracker.update(progress))
@@ -144,13 +156,10 @@ async def test_nothing_listening_is_unreachable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    ollama = OllamaClient(f"http://127.0.0.1:{port}", connect_timeout=2.0)
-    try:
+    async with OllamaClient(f"http://127.0.0.1:{port}", connect_timeout=2.0) as ollama:
         with pytest.raises(UpstreamUnavailable) as caught:
             await ollama.version()
         assert caught.value.reason == UNREACHABLE
         with pytest.raises(UpstreamUnavailable) as caught:
             await pull_totals(ollama, "llama3.2")
         assert caught.value.reason == UNREACHABLE
-    finally:
-        await ollama.aclose()
