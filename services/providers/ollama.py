@@ -47,9 +47,6 @@ from services.providers.transport import (
 from services.runtime.errors import BadInput, GekoError, UpstreamUnavailable
 from services.runtime.ids import new_id
 
-# Ollama's `done_reason`s that mean the same as our normalised ones; others pass through.
-_FINISH_REASONS = {"stop": "stop", "length": "length"}
-
 
 def _headers(config: ProviderConfig) -> dict[str, str]:
     """Ollama itself needs no key; one is sent when set, for an Ollama behind an authenticating proxy."""
@@ -148,11 +145,10 @@ def _usage(final: Mapping[str, Any]) -> Usage | None:
 
 
 def _finish_reason(final: Mapping[str, Any], *, called_tools: bool) -> str:
-    """Ollama says "stop" after tool calls too; callers expect "tool_calls" then, as OpenAI says it."""
+    """Ollama's "stop" and "length" are ours already, and others pass through; but Ollama says "stop" after
+    tool calls too, where callers expect "tool_calls", as OpenAI says it."""
     reason = str(final.get("done_reason") or "stop")
-    if called_tools and reason == "stop":
-        return "tool_calls"
-    return _FINISH_REASONS.get(reason, reason)
+    return "tool_calls" if called_tools and reason == "stop" else reason
 
 
 class OllamaChatAdapter:
