@@ -90,7 +90,7 @@ class InstallsRepository:
         rows = await self._session.execute(
             select(ModelCatalog.id, ModelCatalog.name).where(ModelCatalog.id.in_(model_ids))
         )
-        return {model_id: name for model_id, name in rows.tuples()}
+        return {model_id: name for model_id, name in rows.all()}
 
     async def save_progress(
         self,

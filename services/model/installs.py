@@ -1,0 +1,390 @@
+"""Local model installs through Ollama: jobs that pull a model, their progress, and removing a model.
+
+The `model_install_jobs` row is the truth; progress also goes out on the pub/sub channel of the job, so any
+number of watchers, in any process, follow it live. A watcher subscribes first, then reads the row, so no
+event falls between the two. The pull runs in a background task of the process that started it: a caller
+that disconnects leaves it running. Percent never goes down within a job (Ollama announces layers one after
+another, so the total grows while it pulls: every reader clamps to the highest percent seen).
+
+After a restart, jobs a dead process left unfinished are settled once, at startup: a model Ollama now lists
+is `ready` (the pull got there), anything else is `error` "interrupted by a restart" (a new InstallModel
+pulls again, and Ollama resumes the partial download). `ready` jobs whose model Ollama no longer lists are
+forgotten, so the installed state follows `/api/tags`. This assumes one model service process drives the
+platform's Ollama (a second replica starting would settle the first one's running jobs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+
+from db.models.model import ModelCatalog, ModelInstallJob
+from geko.model.v1 import model_pb2
+from services.events.audit import AuditAction, record_audit
+from services.model.access import WorkspaceAccess, require_user
+from services.model.installs_repository import TERMINAL_STATUSES, InstallsRepository
+from services.providers.ollama import OllamaClient, PullTotals, PullTracker
+from services.runtime.backends import PubSub
+from services.runtime.database import Database
+from services.runtime.errors import BadInput, GekoError, NotFound
+from services.runtime.ids import parse_id
+from services.runtime.logging import get_logger
+from services.runtime.messages import timestamp
+from services.runtime.server import ServiceDeps
+
+SERVICE = "model"
+INSTALL_PERMISSION = "model:install"
+REMOVE_PERMISSION = "model:remove"
+INTERRUPTED = "interrupted by a restart"
+# Progress is written and published at most this often while bytes arrive, or when a whole percent passed.
+PROGRESS_INTERVAL_SECONDS = 0.25
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One report of a job: what the row says and what goes out on the job's channel."""
+
+    job_id: str
+    status: str
+    completed_bytes: int
+    total_bytes: int
+    percent: float
+    error: str = ""
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Progress:
+        return cls(**json.loads(data))
+
+    @classmethod
+    def of(cls, row: ModelInstallJob) -> Progress:
+        total = row.total_bytes or 0
+        return cls(
+            job_id=row.id,
+            status=row.status,
+            completed_bytes=row.completed_bytes,
+            total_bytes=total,
+            percent=_percent(row.status, row.completed_bytes, total),
+            error=row.error or "",
+        )
+
+
+def _percent(status: str, completed: int, total: int) -> float:
+    if status == "ready":
+        return 100.0
+    return min(100.0, completed * 100.0 / total) if total > 0 else 0.0
+
+
+def channel_of(job_id: str) -> str:
+    return f"model-install:{job_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What a running pull is about: its job, who and where it was started for, and Ollama's model name."""
+
+    job_id: str
+    tenant_id: str
+    workspace_id: str
+    model_id: str
+    name: str
+
+
+class InstallService:
+    """Starts, runs, reports and settles install jobs; removes installed models."""
+
+    def __init__(
+        self, database: Database, access: WorkspaceAccess, pubsub: PubSub, ollama: OllamaClient
+    ) -> None:
+        self._database = database
+        self._access = access
+        self._pubsub = pubsub
+        self._ollama = ollama
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._start_lock = asyncio.Lock()
+        self._recovered: asyncio.Task[None] | None = None
+
+    @classmethod
+    def create(cls, deps: ServiceDeps, access: WorkspaceAccess) -> InstallService:
+        """The service on the platform's Ollama (GEKO_OLLAMA_URL); settles leftovers when a loop runs."""
+        service = cls(
+            deps.database,
+            access,
+            deps.backends.pubsub,
+            OllamaClient(deps.settings.ollama_url),
+        )
+        with contextlib.suppress(RuntimeError):  # no running loop: the first RPC settles them
+            service.start_recovery()
+        return service
+
+    # ---- startup and shutdown ----
+
+    def start_recovery(self) -> None:
+        """Settles what a dead process left, in the background (call once the event loop runs)."""
+        if self._recovered is None:
+            self._recovered = asyncio.get_running_loop().create_task(self.recover())
+
+    async def _ready(self) -> None:
+        self.start_recovery()
+        assert self._recovered is not None
+        await asyncio.shield(self._recovered)
+
+    async def recover(self) -> None:
+        """Settles unfinished jobs (ready if Ollama has the model, else error); forgets what Ollama lacks."""
+        try:
+            present = {model.name for model in await self._ollama.tags()}
+        except GekoError as error:
+            log.warning("model_install_recovery_without_tags", error=error.message)
+            present = None
+        async with self._database.transaction() as session:
+            repository = InstallsRepository(session)
+            unfinished = await repository.unfinished_jobs()
+            ready = await repository.ready_jobs() if present is not None else []
+            names = await repository.model_names({job.model_id for job in [*unfinished, *ready]})
+            for job in unfinished:
+                if present is not None and _listed(names.get(job.model_id), present):
+                    await repository.save_progress(
+                        job.id,
+                        status="ready",
+                        completed_bytes=job.total_bytes or 0,
+                        total_bytes=job.total_bytes,
+                    )
+                else:
+                    await repository.save_progress(
+                        job.id,
+                        status="error",
+                        completed_bytes=job.completed_bytes,
+                        total_bytes=job.total_bytes,
+                        error=INTERRUPTED,
+                    )
+            for job in ready:
+                if present is not None and not _listed(names.get(job.model_id), present):
+                    await repository.forget_installed(job.tenant_id, job.model_id)
+        if unfinished:
+            log.info("model_install_jobs_settled", count=len(unfinished))
+
+    async def aclose(self) -> None:
+        """Stops the running pulls (the process is going away; the next start settles their rows)."""
+        tasks = [*self._tasks.values(), *([self._recovered] if self._recovered else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self._ollama.aclose()
+
+    # ---- the RPCs ----
+
+    async def install(self, model_id: str, workspace_id: str) -> str:
+        """Starts a pull of a local model, or joins the tenant's running one; the job's id."""
+        await self._ready()
+        principal = await self._access.require(workspace_id, INSTALL_PERMISSION)
+        async with self._start_lock:
+            async with self._database.transaction() as session:
+                repository = InstallsRepository(session)
+                model = await _local_model(repository, principal.tenant_id, model_id)
+                running = await repository.active_job(principal.tenant_id, model.id)
+                if running is not None:
+                    return running.id
+                job = await repository.add_job(principal.tenant_id, model.id, principal.user_id or None)
+                await record_audit(
+                    session,
+                    service=SERVICE,
+                    action=AuditAction.MODEL_INSTALL_STARTED,
+                    tenant_id=principal.tenant_id,
+                    workspace_id=workspace_id,
+                    resource_type="model",
+                    resource_id=model.id,
+                    details={"job_id": job.id},
+                )
+                target = _Target(job.id, principal.tenant_id, workspace_id, model.id, model.name)
+            self._tasks[target.job_id] = asyncio.get_running_loop().create_task(self._run(target))
+        return target.job_id
+
+    async def get(self, job_id: str) -> ModelInstallJob:
+        await self._ready()
+        principal = require_user()
+        canonical = parse_id(job_id)
+        if canonical is None:
+            raise NotFound("install job not found")
+        async with self._database.session() as session:
+            job = await InstallsRepository(session).job(principal.tenant_id, canonical)
+        if job is None:
+            raise NotFound("install job not found")
+        return job
+
+    async def watch(self, job_id: str) -> AsyncIterator[Progress]:
+        """The job's current state, then its live progress, until ready or error."""
+        job = await self.get(job_id)  # tenant check first: another tenant's job is not found
+        async with self._pubsub.subscribe(channel_of(job.id)) as events:
+            async with self._database.session() as session:
+                row = await InstallsRepository(session).job_by_id(job.id)
+            assert row is not None
+            current = Progress.of(row)
+            yield current
+            if current.terminal:
+                return
+            async for data in events:
+                report = Progress.decode(data)
+                if report.percent < current.percent:
+                    report = Progress(**{**asdict(report), "percent": current.percent})
+                current = report
+                yield report
+                if report.terminal:
+                    return
+
+    async def remove(self, model_id: str, workspace_id: str) -> ModelCatalog:
+        """Deletes a local model from Ollama and marks it not installed for the tenant."""
+        await self._ready()
+        principal = await self._access.require(workspace_id, REMOVE_PERMISSION)
+        async with self._database.session() as session:
+            model = await _local_model(InstallsRepository(session), principal.tenant_id, model_id)
+        await self._ollama.delete(model.name)  # NotFound when Ollama does not have it
+        async with self._database.transaction() as session:
+            await InstallsRepository(session).forget_installed(principal.tenant_id, model.id)
+            await record_audit(
+                session,
+                service=SERVICE,
+                action=AuditAction.MODEL_REMOVED,
+                tenant_id=principal.tenant_id,
+                workspace_id=workspace_id,
+                resource_type="model",
+                resource_id=model.id,
+            )
+        return model
+
+    # ---- the pull ----
+
+    async def _run(self, target: _Target) -> None:
+        reporter = _Reporter(self, target)
+        tracker = PullTracker()
+        try:
+            async for line in self._ollama.pull(target.name):
+                await reporter.report(tracker.update(line))
+            await reporter.finish("ready")
+        except GekoError as error:
+            await reporter.finish("error", error.message)
+        except Exception as error:  # the job must end in a state, whatever broke
+            log.exception("model_install_failed", job_id=target.job_id)
+            await reporter.finish("error", f"install failed: {type(error).__name__}")
+        finally:
+            self._tasks.pop(target.job_id, None)
+
+    async def _save(self, progress: Progress, *, audit: tuple[AuditAction, _Target] | None = None) -> None:
+        async with self._database.transaction() as session:
+            await InstallsRepository(session).save_progress(
+                progress.job_id,
+                status=progress.status,
+                completed_bytes=progress.completed_bytes,
+                total_bytes=progress.total_bytes or None,
+                error=progress.error or None,
+            )
+            if audit is not None:
+                action, target = audit
+                details = {"job_id": progress.job_id} | ({"error": progress.error} if progress.error else {})
+                await record_audit(
+                    session,
+                    service=SERVICE,
+                    action=action,
+                    tenant_id=target.tenant_id,
+                    workspace_id=target.workspace_id,
+                    resource_type="model",
+                    resource_id=target.model_id,
+                    details=details,
+                )
+        await self._pubsub.publish(channel_of(progress.job_id), progress.encode())
+
+
+class _Reporter:
+    """Turns a pull's running totals into throttled row writes and published events."""
+
+    def __init__(self, service: InstallService, target: _Target) -> None:
+        self._service = service
+        self._target = target
+        self._status = "queued"
+        self._totals = PullTotals("downloading", 0, 0, 0)
+        self._saved_at = 0.0
+        self._saved_percent = 0
+
+    async def report(self, totals: PullTotals) -> None:
+        status = "downloading" if totals.phase == "downloading" else "verifying"
+        now = time.monotonic()
+        due = (
+            status != self._status
+            or now - self._saved_at >= PROGRESS_INTERVAL_SECONDS
+            or totals.percent - self._saved_percent >= 1
+        )
+        self._status, self._totals = status, totals
+        if due:
+            self._saved_at, self._saved_percent = now, totals.percent
+            await self._service._save(self._progress())
+
+    async def finish(self, status: str, error: str = "") -> None:
+        self._status = status
+        action = AuditAction.MODEL_INSTALLED if status == "ready" else AuditAction.MODEL_INSTALL_FAILED
+        await self._service._save(self._progress(error), audit=(action, self._target))
+
+    def _progress(self, error: str = "") -> Progress:
+        totals = self._totals
+        percent = 100.0 if self._status == "ready" else float(totals.percent)
+        completed = totals.total_bytes if self._status == "ready" else totals.completed_bytes
+        return Progress(self._target.job_id, self._status, completed, totals.total_bytes, percent, error)
+
+
+async def _local_model(repository: InstallsRepository, tenant_id: str, model_id: str) -> ModelCatalog:
+    if not model_id:
+        raise BadInput("model_id is required", field="model_id")
+    model = await repository.local_model(tenant_id, model_id)
+    if model is None:
+        raise NotFound("model not found")
+    if not model.is_local or model.provider != "ollama":
+        raise BadInput("only local (Ollama) models are installed", field="model_id", reason="NOT_LOCAL")
+    return model
+
+
+def _listed(name: str | None, present: set[str]) -> bool:
+    """Ollama lists "llama2" as "llama2:latest"."""
+    return name is not None and (name in present or f"{name}:latest" in present)
+
+
+_STATUS_MESSAGES = {
+    "queued": model_pb2.INSTALL_STATUS_QUEUED,
+    "downloading": model_pb2.INSTALL_STATUS_DOWNLOADING,
+    "verifying": model_pb2.INSTALL_STATUS_VERIFYING,
+    "ready": model_pb2.INSTALL_STATUS_READY,
+    "error": model_pb2.INSTALL_STATUS_ERROR,
+}
+
+
+def progress_message(progress: Progress) -> model_pb2.InstallProgress:
+    return model_pb2.InstallProgress(
+        job_id=progress.job_id,
+        status=_STATUS_MESSAGES[progress.status],
+        completed_bytes=progress.completed_bytes,
+        total_bytes=progress.total_bytes,
+        percent=progress.percent,
+        error=progress.error,
+    )
+
+
+def job_message(row: ModelInstallJob) -> model_pb2.InstallJob:
+    return model_pb2.InstallJob(
+        id=row.id,
+        model_id=row.model_id,
+        tenant_id=row.tenant_id,
+        created_by=row.created_by or "",
+        progress=progress_message(Progress.of(row)),
+        create_time=timestamp(row.created_at),
+        update_time=timestamp(row.updated_at),
+    )
