@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.model import ModelCatalog, ModelPrice, ProviderConnection, WorkspaceModel
@@ -160,11 +160,3 @@ class ModelRepository:
         self.session.add(row)
         await self.session.flush()
         return row
-
-    async def delete_workspace_settings_of(self, workspace_id: str, model_ids: Collection[str]) -> None:
-        if model_ids:
-            await self.session.execute(
-                delete(WorkspaceModel).where(
-                    WorkspaceModel.workspace_id == workspace_id, WorkspaceModel.model_id.in_(model_ids)
-                )
-            )
