@@ -157,7 +157,8 @@ class ModelServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateModel(self, request, context):
-        """Adds a tenant model served through one of the tenant's provider connections.
+        """Adds a tenant model served through one of the tenant's provider connections. Tenant models and provider
+        connections are tenant resources: only the caller's tenant-level role owner or admin changes them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,7 +172,9 @@ class ModelServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetModelPrice(self, request, context):
-        """Adds a price version from its effective time on; past usage keeps the price it was costed at.
+        """Adds a price version from its effective time on; past usage keeps the price it was costed at. Platform
+        models: the platform's service identity only; tenant models: the tenant's owners and admins. A price
+        above 100x the one it replaces is INVALID_ARGUMENT with reason PRICE_JUMP unless forced.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -192,7 +195,9 @@ class ModelServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListEligibleModels(self, request, context):
-        """Every model the workspace could see, each saying whether this user can use it and, if not, why.
+        """Every model the workspace could see, each saying whether this user can use it and, if not, why. The caller
+        is a signed-in member (a service acting for a user forwards the user's token); asking about another user
+        needs member:view. The plan is the caller's tenant's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -207,20 +212,21 @@ class ModelServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetWorkspaceModels(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """member:view. A model without a setting is enabled, so a new workspace has the whole catalog.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetWorkspaceModels(self, request, context):
-        """Enables exactly the given models for the workspace and disables the rest.
+        """Enables exactly the given models for the workspace and disables the rest (model:configure).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateWorkspaceModel(self, request, context):
-        """Sets a workspace's overrides for one model.
+        """Sets a workspace's overrides for one model (model:configure).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
