@@ -93,6 +93,13 @@ class Env:
                 tenant_id or self.team.owner.tenant_id
             )
 
+    async def eligibility(self, model_id: str) -> S.EligibleModel:
+        """The owner's eligibility entry for `model_id` in the team's workspace."""
+        answer = await self.model.stub.ListEligibleModels(
+            S.ListEligibleModelsRequest(workspace_id=self.team.workspace_id), metadata=self.md()
+        )
+        return next(entry for entry in answer.models if entry.model.id == model_id)
+
     async def actions(self) -> list[str]:
         events = await audit_events(self.platform, tenant_id=self.team.owner.tenant_id, service="model")
         return [event["action"] for event in events]
@@ -152,6 +159,7 @@ def _percents(events: list[S.InstallProgress]) -> list[float]:
 
 async def test_install_streams_monotonic_progress_to_ready_and_the_model_is_installed(env: Env) -> None:
     assert LLAMA not in await env.installed()
+    assert (await env.eligibility(LLAMA)).reason == S.ELIGIBILITY_REASON_NOT_INSTALLED
 
     events = await env.install()
 
@@ -180,7 +188,30 @@ async def test_install_streams_monotonic_progress_to_ready_and_the_model_is_inst
     assert job.progress.status == S.INSTALL_STATUS_READY
     assert LLAMA in await env.installed()
     assert "llama2:latest" in env.ollama.installed
+    eligible = await env.eligibility(LLAMA)
+    assert (eligible.usable, eligible.model.installed) == (True, True)
     assert await env.actions() == ["MODEL_INSTALL_STARTED", "MODEL_INSTALLED"]
+
+
+async def test_the_job_goes_on_when_the_caller_disconnects(env: Env) -> None:
+    env.ollama.pull_mode = "slow"
+    env.ollama.delay = 0.05
+    stream = env.model.stub.InstallModel(
+        S.InstallModelRequest(model_id=LLAMA, workspace_id=env.team.workspace_id), metadata=env.md()
+    )
+    opening = await stream.read()
+    assert isinstance(opening, S.InstallModelResponse)
+    stream.cancel()
+
+    watched = [
+        answer.progress
+        async for answer in env.model.stub.WatchInstallJob(
+            S.WatchInstallJobRequest(job_id=opening.progress.job_id), metadata=env.md()
+        )
+    ]
+
+    assert watched[-1].status == S.INSTALL_STATUS_READY
+    assert LLAMA in await env.installed()
 
 
 async def test_a_failing_pull_ends_in_error_with_the_reason(env: Env) -> None:
@@ -286,6 +317,7 @@ async def test_remove_deletes_from_ollama_and_marks_not_installed(env: Env) -> N
     assert (removed.model.id, removed.model.installed) == (MISTRAL, False)
     assert MISTRAL not in await env.installed()
     assert "mistral:latest" not in env.ollama.installed
+    assert (await env.eligibility(MISTRAL)).reason == S.ELIGIBILITY_REASON_NOT_INSTALLED
     assert await env.actions() == ["MODEL_INSTALL_STARTED", "MODEL_INSTALLED", "MODEL_REMOVED"]
     code, _ = await rpc_error(
         env.model.stub.RemoveModel(
