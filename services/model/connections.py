@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models.model import PROVIDER_KINDS, ModelCatalog, ProviderConnection
 from services.events.audit import AuditAction, record_audit
 from services.model.access import require_tenant_admin
-from services.model.repository import ModelRepository
+from services.model.repository import ModelRepository, duplicates_as_conflict
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, Conflict, InternalError, NotFound
 from services.runtime.ids import parse_id
@@ -28,6 +28,7 @@ SERVICE = "model"
 MAX_NAME_LENGTH = 64
 MAX_URL_LENGTH = 1024
 NOT_FOUND_MESSAGE = "provider connection not found"
+NAME_TAKEN = "a provider connection with this name exists"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +96,19 @@ class ConnectionService:
         kind = check_kind(kind)
         name = check_connection_name(name)
         base_url = check_base_url(base_url)
+        with duplicates_as_conflict(NAME_TAKEN, "name"):
+            return await self._add(principal.tenant_id, kind, name, base_url, api_key)
+
+    async def _add(
+        self, tenant_id: str, kind: str, name: str, base_url: str, api_key: str
+    ) -> ProviderConnection:
         async with self._db.transaction() as session:
             repository = ModelRepository(session)
-            if await repository.connection_named(principal.tenant_id, name) is not None:
-                raise Conflict("a provider connection with this name exists", field="name")
+            if await repository.connection_named(tenant_id, name) is not None:
+                raise Conflict(NAME_TAKEN, field="name")
             row = await repository.add_connection(
                 ProviderConnection(
-                    tenant_id=principal.tenant_id,
+                    tenant_id=tenant_id,
                     kind=kind,
                     name=name,
                     base_url=base_url,
@@ -118,26 +125,27 @@ class ConnectionService:
 
     async def update(self, connection_id: str, changes: ConnectionChanges) -> ProviderConnection:
         principal = require_tenant_admin()
-        async with self._db.transaction() as session:
-            repository = ModelRepository(session)
-            row = await self._own(repository, principal.tenant_id, connection_id)
-            changed: list[str] = []
-            if changes.name is not None and check_connection_name(changes.name) != row.name:
-                name = check_connection_name(changes.name)
-                if await repository.connection_named(principal.tenant_id, name) is not None:
-                    raise Conflict("a provider connection with this name exists", field="name")
-                row.name = name
-                changed.append("name")
-            if changes.base_url is not None and check_base_url(changes.base_url) != row.base_url:
-                row.base_url = check_base_url(changes.base_url)
-                changed.append("base_url")
-            if changes.api_key is not None:
-                row.api_key_encrypted = self._seal(changes.api_key)
-                changed.append("api_key")  # the fact, never the value
-            if changed:
-                await session.flush()
-                await self._audit(session, AuditAction.PROVIDER_CONNECTION_UPDATED, row, changed=changed)
-            return row
+        with duplicates_as_conflict(NAME_TAKEN, "name"):
+            async with self._db.transaction() as session:
+                repository = ModelRepository(session)
+                row = await self._own(repository, principal.tenant_id, connection_id)
+                changed: list[str] = []
+                if changes.name is not None and check_connection_name(changes.name) != row.name:
+                    name = check_connection_name(changes.name)
+                    if await repository.connection_named(principal.tenant_id, name) is not None:
+                        raise Conflict(NAME_TAKEN, field="name")
+                    row.name = name
+                    changed.append("name")
+                if changes.base_url is not None and check_base_url(changes.base_url) != row.base_url:
+                    row.base_url = check_base_url(changes.base_url)
+                    changed.append("base_url")
+                if changes.api_key is not None:
+                    row.api_key_encrypted = self._seal(changes.api_key)
+                    changed.append("api_key")  # the fact, never the value
+                if changed:
+                    await session.flush()
+                    await self._audit(session, AuditAction.PROVIDER_CONNECTION_UPDATED, row, changed=changed)
+                return row
 
     async def delete(self, connection_id: str) -> None:
         principal = require_tenant_admin()

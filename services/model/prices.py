@@ -15,7 +15,7 @@ from datetime import datetime
 from db.models.model import ModelCatalog, ModelPrice
 from services.events.audit import AuditAction, record_audit
 from services.model.access import TENANT_ADMIN_ROLES
-from services.model.repository import ModelRepository
+from services.model.repository import ModelRepository, duplicates_as_conflict
 from services.runtime.clock import utcnow
 from services.runtime.context import Principal, require_principal
 from services.runtime.database import Database
@@ -26,6 +26,7 @@ SERVICE = "model"
 DEFAULT_CURRENCY = "USD"
 MAX_JUMP = 100
 PRICE_JUMP = "PRICE_JUMP"
+PRICE_EXISTS = "the model already has a price from this time"
 
 log = get_logger(__name__)
 
@@ -78,62 +79,65 @@ class PriceService:
             raise BadInput(
                 "effective_time must not be in the past: recorded costs never change", field="effective_time"
             )
-        async with self._db.transaction() as session:
-            repository = ModelRepository(session)
-            model = await _model_for_pricing(repository, principal, new.model_id)
-            previous = (await repository.prices_at([model.id], effective_from)).get(model.id)
-            currency = check_currency(new.currency or (previous.currency if previous else DEFAULT_CURRENCY))
-            if previous is not None and not new.force:
-                for field, value, before in (
-                    (
-                        "input_price_per_1k_tokens_micros",
-                        new.input_micros_per_1k,
-                        previous.input_micros_per_1k,
-                    ),
-                    (
-                        "output_price_per_1k_tokens_micros",
-                        new.output_micros_per_1k,
-                        previous.output_micros_per_1k,
-                    ),
-                ):
-                    if _is_jump(value, before):
-                        raise BadInput(
-                            f"{field} is more than {MAX_JUMP}x the previous price {before}; "
-                            "set force to accept it",
-                            field=field,
-                            reason=PRICE_JUMP,
-                        )
-            if await repository.price_effective_at_exactly(model.id, effective_from) is not None:
-                raise Conflict("the model already has a price from this time", field="effective_time")
-            price = await repository.add_price(
-                ModelPrice(
-                    model_id=model.id,
-                    input_micros_per_1k=new.input_micros_per_1k,
-                    output_micros_per_1k=new.output_micros_per_1k,
-                    currency=currency,
-                    effective_from=effective_from,
+        with duplicates_as_conflict(PRICE_EXISTS, "effective_time"):
+            async with self._db.transaction() as session:
+                repository = ModelRepository(session)
+                model = await _model_for_pricing(repository, principal, new.model_id)
+                previous = (await repository.prices_at([model.id], effective_from)).get(model.id)
+                currency = check_currency(
+                    new.currency or (previous.currency if previous else DEFAULT_CURRENCY)
                 )
-            )
-            details = {
-                "input_micros_per_1k": price.input_micros_per_1k,
-                "output_micros_per_1k": price.output_micros_per_1k,
-                "currency": currency,
-                "effective_from": effective_from.isoformat(),
-                "forced": new.force,
-            }
-            if model.tenant_id is not None:
-                await record_audit(
-                    session,
-                    service=SERVICE,
-                    action=AuditAction.MODEL_PRICE_CHANGED,
-                    tenant_id=model.tenant_id,
-                    resource_type="model",
-                    resource_id=model.id,
-                    details=details,
+                if previous is not None and not new.force:
+                    for field, value, before in (
+                        (
+                            "input_price_per_1k_tokens_micros",
+                            new.input_micros_per_1k,
+                            previous.input_micros_per_1k,
+                        ),
+                        (
+                            "output_price_per_1k_tokens_micros",
+                            new.output_micros_per_1k,
+                            previous.output_micros_per_1k,
+                        ),
+                    ):
+                        if _is_jump(value, before):
+                            raise BadInput(
+                                f"{field} is more than {MAX_JUMP}x the previous price {before}; "
+                                "set force to accept it",
+                                field=field,
+                                reason=PRICE_JUMP,
+                            )
+                if await repository.price_effective_at_exactly(model.id, effective_from) is not None:
+                    raise Conflict(PRICE_EXISTS, field="effective_time")
+                price = await repository.add_price(
+                    ModelPrice(
+                        model_id=model.id,
+                        input_micros_per_1k=new.input_micros_per_1k,
+                        output_micros_per_1k=new.output_micros_per_1k,
+                        currency=currency,
+                        effective_from=effective_from,
+                    )
                 )
-            else:  # the audit log is per tenant; a platform price change is the operator's, logged here
-                log.info("platform model price changed", model_id=model.id, **details)
-            return price
+                details = {
+                    "input_micros_per_1k": price.input_micros_per_1k,
+                    "output_micros_per_1k": price.output_micros_per_1k,
+                    "currency": currency,
+                    "effective_from": effective_from.isoformat(),
+                    "forced": new.force,
+                }
+                if model.tenant_id is not None:
+                    await record_audit(
+                        session,
+                        service=SERVICE,
+                        action=AuditAction.MODEL_PRICE_CHANGED,
+                        tenant_id=model.tenant_id,
+                        resource_type="model",
+                        resource_id=model.id,
+                        details=details,
+                    )
+                else:  # the audit log is per tenant; a platform price change is the operator's, logged here
+                    log.info("platform model price changed", model_id=model.id, **details)
+                return price
 
     async def history(self, model_id: str, *, offset: int, limit: int) -> tuple[list[ModelPrice], int]:
         """A page of the model's prices, newest first, and how many there are."""

@@ -6,14 +6,17 @@ Queries are scoped by the tenant the service read from the caller: a tenant sees
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.model import ModelCatalog, ModelPrice, ProviderConnection, WorkspaceModel
+from services.runtime.errors import Conflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,16 @@ class CatalogQuery:
     is_local: bool | None = None
     is_free: bool | None = None
     query: str = ""
+
+
+@contextmanager
+def duplicates_as_conflict(message: str, field: str) -> Iterator[None]:
+    """Wrap a transaction whose checked-first insert can still lose a race to a concurrent one: the unique
+    constraint answers, and the caller gets CONFLICT instead of an internal error."""
+    try:
+        yield
+    except IntegrityError:
+        raise Conflict(message, field=field) from None
 
 
 def _visible_to(tenant_id: str) -> ColumnElement[bool]:

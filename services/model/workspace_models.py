@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from db.models.model import ModelCatalog, WorkspaceModel
 from services.events.audit import AuditAction, record_audit
 from services.model.access import WorkspaceAccess, canonical_workspace_id
-from services.model.repository import ModelRepository
+from services.model.repository import ModelRepository, duplicates_as_conflict
 from services.runtime.backends import Cache
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, NotFound
@@ -27,6 +27,7 @@ SERVICE = "model"
 CACHE_TTL_SECONDS = 300.0
 VIEW_PERMISSION = "member:view"
 CONFIGURE_PERMISSION = "model:configure"
+CHANGED_CONCURRENTLY = "the workspace's model settings changed at the same time; try again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,39 +99,42 @@ class WorkspaceModelService:
         workspace_id = canonical_workspace_id(workspace_id)
         principal = await self._access.require(workspace_id, CONFIGURE_PERMISSION)
         wanted = {model_id.strip() for model_id in enabled_model_ids}
-        async with self._db.transaction() as session:
-            repository = ModelRepository(session)
-            models = await repository.models(principal.tenant_id)
-            unknown = wanted - {model.id for model in models}
-            if unknown:
-                raise BadInput(f"unknown model ids: {', '.join(sorted(unknown))}", field="enabled_model_ids")
-            rows = {row.model_id: row for row in await repository.workspace_settings(workspace_id)}
-            for model in models:
-                enable = model.id in wanted
-                row = rows.get(model.id)
-                if row is None:
-                    row = await repository.add_workspace_setting(
-                        WorkspaceModel(
-                            tenant_id=principal.tenant_id,
-                            workspace_id=workspace_id,
-                            model_id=model.id,
-                            enabled=True,
-                        )
+        with duplicates_as_conflict(CHANGED_CONCURRENTLY, "workspace_id"):
+            async with self._db.transaction() as session:
+                repository = ModelRepository(session)
+                models = await repository.models(principal.tenant_id)
+                unknown = wanted - {model.id for model in models}
+                if unknown:
+                    raise BadInput(
+                        f"unknown model ids: {', '.join(sorted(unknown))}", field="enabled_model_ids"
                     )
-                if row.enabled == enable:
-                    continue
-                row.enabled = enable
-                await record_audit(
-                    session,
-                    service=SERVICE,
-                    action=AuditAction.MODEL_ENABLED if enable else AuditAction.MODEL_DISABLED,
-                    tenant_id=principal.tenant_id,
-                    workspace_id=workspace_id,
-                    resource_type="model",
-                    resource_id=model.id,
-                )
-            await session.flush()
-            settings = Settings.from_rows(await repository.workspace_settings(workspace_id))
+                rows = {row.model_id: row for row in await repository.workspace_settings(workspace_id)}
+                for model in models:
+                    enable = model.id in wanted
+                    row = rows.get(model.id)
+                    if row is None:
+                        row = await repository.add_workspace_setting(
+                            WorkspaceModel(
+                                tenant_id=principal.tenant_id,
+                                workspace_id=workspace_id,
+                                model_id=model.id,
+                                enabled=True,
+                            )
+                        )
+                    if row.enabled == enable:
+                        continue
+                    row.enabled = enable
+                    await record_audit(
+                        session,
+                        service=SERVICE,
+                        action=AuditAction.MODEL_ENABLED if enable else AuditAction.MODEL_DISABLED,
+                        tenant_id=principal.tenant_id,
+                        workspace_id=workspace_id,
+                        resource_type="model",
+                        resource_id=model.id,
+                    )
+                await session.flush()
+                settings = Settings.from_rows(await repository.workspace_settings(workspace_id))
         await self.invalidate(workspace_id)
         return [settings.of(model.id) for model in models]
 
@@ -146,39 +150,45 @@ class WorkspaceModelService:
         principal = await self._access.require(workspace_id, CONFIGURE_PERMISSION)
         if cost_override_micros is not None and cost_override_micros < 0:
             raise BadInput("cost_override_micros must not be negative", field="cost_override_micros")
-        async with self._db.transaction() as session:
-            repository = ModelRepository(session)
-            model = (
-                await repository.model(principal.tenant_id, model_id.strip()) if model_id.strip() else None
-            )
-            if model is None:
-                raise NotFound("model not found", field="model_id")
-            _check_max_tokens(model, max_tokens_override)
-            rows = {row.model_id: row for row in await repository.workspace_settings(workspace_id)}
-            row = rows.get(model.id) or await repository.add_workspace_setting(
-                WorkspaceModel(
-                    tenant_id=principal.tenant_id, workspace_id=workspace_id, model_id=model.id, enabled=True
+        with duplicates_as_conflict(CHANGED_CONCURRENTLY, "workspace_id"):
+            async with self._db.transaction() as session:
+                repository = ModelRepository(session)
+                model = (
+                    await repository.model(principal.tenant_id, model_id.strip())
+                    if model_id.strip()
+                    else None
                 )
-            )
-            before = (row.custom_cost_override_micros, row.max_tokens_override)
-            row.custom_cost_override_micros = cost_override_micros
-            row.max_tokens_override = max_tokens_override
-            if before != (cost_override_micros, max_tokens_override):
-                await record_audit(
-                    session,
-                    service=SERVICE,
-                    action=AuditAction.MODEL_SETTINGS_CHANGED,
-                    tenant_id=principal.tenant_id,
-                    workspace_id=workspace_id,
-                    resource_type="model",
-                    resource_id=model.id,
-                    details={
-                        "cost_override_micros": cost_override_micros,
-                        "max_tokens_override": max_tokens_override,
-                    },
+                if model is None:
+                    raise NotFound("model not found", field="model_id")
+                _check_max_tokens(model, max_tokens_override)
+                rows = {row.model_id: row for row in await repository.workspace_settings(workspace_id)}
+                row = rows.get(model.id) or await repository.add_workspace_setting(
+                    WorkspaceModel(
+                        tenant_id=principal.tenant_id,
+                        workspace_id=workspace_id,
+                        model_id=model.id,
+                        enabled=True,
+                    )
                 )
-            await session.flush()
-            setting = Setting(model.id, row.enabled, cost_override_micros, max_tokens_override)
+                before = (row.custom_cost_override_micros, row.max_tokens_override)
+                row.custom_cost_override_micros = cost_override_micros
+                row.max_tokens_override = max_tokens_override
+                if before != (cost_override_micros, max_tokens_override):
+                    await record_audit(
+                        session,
+                        service=SERVICE,
+                        action=AuditAction.MODEL_SETTINGS_CHANGED,
+                        tenant_id=principal.tenant_id,
+                        workspace_id=workspace_id,
+                        resource_type="model",
+                        resource_id=model.id,
+                        details={
+                            "cost_override_micros": cost_override_micros,
+                            "max_tokens_override": max_tokens_override,
+                        },
+                    )
+                await session.flush()
+                setting = Setting(model.id, row.enabled, cost_override_micros, max_tokens_override)
         await self.invalidate(workspace_id)
         return setting
 

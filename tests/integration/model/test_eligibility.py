@@ -7,7 +7,7 @@ import grpc
 
 from geko.common.v1 import common_pb2
 from geko.model.v1 import model_pb2
-from tests.integration.auth.harness import Platform, rpc_error
+from tests.integration.auth.harness import Platform, audit_events, rpc_error
 from tests.integration.model.harness import model_team
 
 ALL_SEEDED = {"gpt-4o-mini", "gpt-4", "claude-haiku", "claude-3-5-sonnet", "llama2", "mistral", "deepseek-r1"}
@@ -62,6 +62,11 @@ async def test_a_disabled_model_disappears_for_members_at_once(model_platform: P
         model_pb2.GetWorkspaceModelsRequest(workspace_id=team.workspace_id), metadata=team.md(editor)
     )
     assert {m.model_id for m in settings.models if m.enabled} == {"gpt-4o-mini"}
+    events = await audit_events(model_platform, tenant_id=team.owner.tenant_id, service="model")
+    assert sorted(e["resource_id"] for e in events if e["action"] == "MODEL_DISABLED") == sorted(
+        ALL_SEEDED - {"gpt-4o-mini"}
+    )
+    assert {e["workspace_id"] for e in events} == {team.workspace_id}
 
 
 async def test_a_viewer_without_model_permissions_gets_permission_required(model_platform: Platform) -> None:
