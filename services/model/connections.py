@@ -33,12 +33,11 @@ NAME_TAKEN = "a provider connection with this name exists"
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """How to call a model: wire protocol, base URL, the upstream model name and the key sealed with the
-    SecretBox (empty when the provider needs none). Only the chat service opens the seal."""
+    """How to call a model: wire protocol, base URL and the key sealed with the SecretBox (empty when the
+    provider needs none); the upstream model name is the model's `name`; only chat opens the seal."""
 
     kind: str
     base_url: str
-    model_name: str
     sealed_api_key: bytes
 
 
@@ -166,14 +165,14 @@ class ConnectionService:
             if connection is None:
                 raise InternalError("the model's provider connection is gone")
             sealed = (connection.api_key_encrypted or "").encode("ascii")
-            return Route(connection.kind, connection.base_url, model.name, sealed)
+            return Route(connection.kind, connection.base_url, sealed)
         default = platform_route(self._settings, model.provider)
         if default is None:
             raise InternalError(f"no platform connection for provider {model.provider!r}")
         kind, base_url, key = default
         secret = key.get_secret_value() if key is not None else ""
         sealed = self._box.encrypt(secret).encode("ascii") if secret else b""
-        return Route(kind, base_url.rstrip("/"), model.name, sealed)
+        return Route(kind, base_url.rstrip("/"), sealed)
 
     def _seal(self, api_key: str) -> str | None:
         key = api_key.strip()
