@@ -55,6 +55,14 @@ async def test_the_key_is_encrypted_at_rest_and_never_answered_audited_or_logged
         model_pb2.ListProviderConnectionsRequest(), metadata=team.md(team.owner)
     )
     model = await add_model(team, connection.id)
+    await rpc_error(  # a refused request holding the key is logged too, without it
+        team.models.CreateProviderConnection(
+            model_pb2.CreateProviderConnectionRequest(
+                kind=model_pb2.PROVIDER_KIND_OPENAI, name="bad", base_url="nope", api_key=API_KEY
+            ),
+            metadata=team.md(team.owner),
+        )
+    )
     resolved = await team.models.ResolveModel(
         model_pb2.ResolveModelRequest(workspace_id=team.workspace_id, model_id=model.id),
         metadata=team.md(team.owner),
@@ -76,7 +84,9 @@ async def test_the_key_is_encrypted_at_rest_and_never_answered_audited_or_logged
     events = await audit_events(model_platform, tenant_id=team.owner.tenant_id, service="model")
     assert [e["action"] for e in events] == ["PROVIDER_CONNECTION_CREATED", "MODEL_CREATED"]
     assert API_KEY not in repr(events)
-    assert API_KEY not in capsys.readouterr().out
+    logged = capsys.readouterr().out
+    assert "CreateProviderConnection" in logged  # the access log was captured…
+    assert API_KEY not in logged  # …and holds no key
 
 
 async def test_another_tenants_connection_and_model_are_not_found(model_platform: Platform) -> None:
