@@ -6,11 +6,13 @@ event falls between the two. The pull runs in a background task of the process t
 that disconnects leaves it running. Percent never goes down within a job (Ollama announces layers one after
 another, so the total grows while it pulls: every reader clamps to the highest percent seen).
 
-After a restart, jobs a dead process left unfinished are settled once, at startup: a model Ollama now lists
-is `ready` (the pull got there), anything else is `error` "interrupted by a restart" (a new InstallModel
-pulls again, and Ollama resumes the partial download). `ready` jobs whose model Ollama no longer lists are
-forgotten, so the installed state follows `/api/tags`. This assumes one model service process drives the
-platform's Ollama (a second replica starting would settle the first one's running jobs).
+A running pull holds a lease in the shared cache (Redis across processes), renewed every few seconds. Jobs
+whose lease lapsed lost their process; any live model service process settles them (at its start, then
+once per lease period): a model Ollama now lists is `ready` (the pull got there), anything else is `error`
+"interrupted by a restart" — a new InstallModel pulls again, and Ollama resumes the partial download. The
+watchers hear the settled state like any other. At start, `ready` jobs whose model Ollama no longer lists are
+forgotten, so the installed state follows `/api/tags`; RemoveModel forgets them too (a model is installed for
+a tenant while it has a `ready` job: installs_repository.py).
 """
 
 from __future__ import annotations
@@ -22,16 +24,18 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from db.models.model import ModelCatalog, ModelInstallJob
 from geko.model.v1 import model_pb2
 from services.events.audit import AuditAction, record_audit
 from services.model.access import WorkspaceAccess, require_user
 from services.model.installs_repository import TERMINAL_STATUSES, InstallsRepository
 from services.providers.ollama import OllamaClient, PullTotals, PullTracker
-from services.runtime.backends import PubSub
+from services.runtime.backends import Backends
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, GekoError, NotFound
-from services.runtime.ids import parse_id
+from services.runtime.ids import new_id, parse_id
 from services.runtime.logging import get_logger
 from services.runtime.messages import timestamp
 from services.runtime.server import ServiceDeps
@@ -42,6 +46,8 @@ REMOVE_PERMISSION = "model:remove"
 INTERRUPTED = "interrupted by a restart"
 # Progress is written and published at most this often while bytes arrive, or when a whole percent passed.
 PROGRESS_INTERVAL_SECONDS = 0.25
+# A running pull's lease in the shared cache, renewed every third of it; a job without one lost its process.
+LEASE_SECONDS = 15.0
 
 log = get_logger(__name__)
 
@@ -91,6 +97,10 @@ def channel_of(job_id: str) -> str:
     return f"model-install:{job_id}"
 
 
+def lease_key(job_id: str) -> str:
+    return f"model-install-lease:{job_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     """What a running pull is about: its job, who and where it was started for, and Ollama's model name."""
@@ -106,78 +116,118 @@ class InstallService:
     """Starts, runs, reports and settles install jobs; removes installed models."""
 
     def __init__(
-        self, database: Database, access: WorkspaceAccess, pubsub: PubSub, ollama: OllamaClient
+        self,
+        database: Database,
+        access: WorkspaceAccess,
+        backends: Backends,
+        ollama: OllamaClient,
     ) -> None:
         self._database = database
         self._access = access
-        self._pubsub = pubsub
+        self._cache = backends.cache
+        self._pubsub = backends.pubsub
         self._ollama = ollama
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._start_lock = asyncio.Lock()
         self._recovered: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, deps: ServiceDeps, access: WorkspaceAccess) -> InstallService:
-        """The service on the platform's Ollama (GEKO_OLLAMA_URL); settles leftovers when a loop runs."""
-        service = cls(
-            deps.database,
-            access,
-            deps.backends.pubsub,
-            OllamaClient(deps.settings.ollama_url),
-        )
-        with contextlib.suppress(RuntimeError):  # no running loop: the first RPC settles them
-            service.start_recovery()
+        """The service on the platform's Ollama (GEKO_OLLAMA_URL); settles leftovers once a loop runs."""
+        service = cls(deps.database, access, deps.backends, OllamaClient(deps.settings.ollama_url))
+        with contextlib.suppress(RuntimeError):  # no running loop yet: the first RPC starts it
+            service.start()
         return service
 
-    # ---- startup and shutdown ----
+    # ---- what dead processes leave ----
 
-    def start_recovery(self) -> None:
-        """Settles what a dead process left, in the background (call once the event loop runs)."""
+    def start(self) -> None:
+        """Settles what dead processes left, now and then for as long as this process lives."""
         if self._recovered is None:
             self._recovered = asyncio.get_running_loop().create_task(self.recover())
+        if self._keeper is None:
+            self._keeper = asyncio.get_running_loop().create_task(self._keep())
 
     async def _ready(self) -> None:
-        self.start_recovery()
+        self.start()
         assert self._recovered is not None
-        await asyncio.shield(self._recovered)
+        try:
+            await asyncio.shield(self._recovered)
+        except Exception:
+            self._recovered = None  # the next call tries again (e.g. the database was not up yet)
+            raise
 
     async def recover(self) -> None:
-        """Settles unfinished jobs (ready if Ollama has the model, else error); forgets what Ollama lacks."""
-        try:
-            present = {model.name for model in await self._ollama.tags()}
-        except GekoError as error:
-            log.warning("model_install_recovery_without_tags", error=error.message)
-            present = None
+        """At startup: ready models Ollama no longer lists are forgotten, and orphaned jobs are settled."""
+        present = await self._present()
+        if present is not None:
+            async with self._database.transaction() as session:
+                repository = InstallsRepository(session)
+                ready = await repository.ready_jobs()
+                names = await repository.model_names({job.model_id for job in ready})
+                for job in ready:
+                    if not _listed(names.get(job.model_id), present):
+                        await repository.forget_installed(job.tenant_id, job.model_id)
+        await self.settle_orphans()
+
+    async def settle_orphans(self) -> None:
+        """Unfinished jobs whose lease no live process renews: `ready` if Ollama lists the model (the pull got
+        there), else `error` "interrupted by a restart"; each audited and published to its watchers. Without
+        an answer from Ollama they are all interrupted."""
+        async with self._database.session() as session:
+            unfinished = await InstallsRepository(session).unfinished_jobs()
+        orphans = [job for job in unfinished if await self._cache.get(lease_key(job.id)) is None]
+        if not orphans:
+            return
+        present = await self._present() or set()
+        settled: list[Progress] = []
         async with self._database.transaction() as session:
             repository = InstallsRepository(session)
-            unfinished = await repository.unfinished_jobs()
-            ready = await repository.ready_jobs() if present is not None else []
-            names = await repository.model_names({job.model_id for job in [*unfinished, *ready]})
-            for job in unfinished:
-                if present is not None and _listed(names.get(job.model_id), present):
-                    await repository.save_progress(
-                        job.id,
-                        status="ready",
-                        completed_bytes=job.total_bytes or 0,
-                        total_bytes=job.total_bytes,
-                    )
+            names = await repository.model_names({job.model_id for job in orphans})
+            for job in orphans:
+                total = job.total_bytes or 0
+                if _listed(names.get(job.model_id), present):
+                    progress = Progress(job.id, "ready", total, total, 100.0)
                 else:
-                    await repository.save_progress(
-                        job.id,
-                        status="error",
-                        completed_bytes=job.completed_bytes,
-                        total_bytes=job.total_bytes,
-                        error=INTERRUPTED,
-                    )
-            for job in ready:
-                if present is not None and not _listed(names.get(job.model_id), present):
-                    await repository.forget_installed(job.tenant_id, job.model_id)
-        if unfinished:
-            log.info("model_install_jobs_settled", count=len(unfinished))
+                    percent = Progress.of(job).percent
+                    progress = Progress(job.id, "error", job.completed_bytes, total, percent, INTERRUPTED)
+                if await _save_row(repository, progress, only_if_unfinished=True):
+                    await _audit_end(session, progress, job.tenant_id, None, job.model_id)
+                    settled.append(progress)
+        for progress in settled:
+            await self._pubsub.publish(channel_of(progress.job_id), progress.encode())
+        log.info("model_install_jobs_settled", count=len(settled))
+
+    async def _present(self) -> set[str] | None:
+        """The names Ollama lists now; None when it does not answer."""
+        try:
+            return {model.name for model in await self._ollama.tags()}
+        except GekoError as error:
+            log.warning("model_install_tags_unavailable", error=error.message)
+            return None
+
+    async def _hold(self, job_id: str) -> None:
+        await self._cache.set(lease_key(job_id), b"1", ttl_seconds=LEASE_SECONDS)
+
+    async def _keep(self) -> None:
+        """Renews the leases of this process's pulls, and settles orphaned jobs once per lease period."""
+        swept = time.monotonic()
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            try:
+                for job_id in list(self._tasks):
+                    await self._hold(job_id)
+                if time.monotonic() - swept >= LEASE_SECONDS:
+                    swept = time.monotonic()
+                    await self.settle_orphans()
+            except Exception:  # a database or cache outage must not end the keeper
+                log.exception("model_install_keeper_failed")
 
     async def aclose(self) -> None:
-        """Stops the running pulls (the process is going away; the next start settles their rows)."""
-        tasks = [*self._tasks.values(), *([self._recovered] if self._recovered else [])]
+        """Stops the running pulls (the process is going away; their leases lapse and another process, or
+        the next start, settles their rows)."""
+        tasks = [task for task in (*self._tasks.values(), self._recovered, self._keeper) if task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -197,7 +247,11 @@ class InstallService:
                 running = await repository.active_job(principal.tenant_id, model.id)
                 if running is not None:
                     return running.id
-                job = await repository.add_job(principal.tenant_id, model.id, principal.user_id or None)
+                job_id = new_id()
+                await self._hold(job_id)  # before the row exists, so no sweep takes it for an orphan
+                job = await repository.add_job(
+                    job_id, principal.tenant_id, model.id, principal.user_id or None
+                )
                 await record_audit(
                     session,
                     service=SERVICE,
@@ -270,40 +324,59 @@ class InstallService:
         reporter = _Reporter(self, target)
         tracker = PullTracker()
         try:
-            async for line in self._ollama.pull(target.name):
-                await reporter.report(tracker.update(line))
-            await reporter.finish("ready")
-        except GekoError as error:
-            await reporter.finish("error", error.message)
-        except Exception as error:  # the job must end in a state, whatever broke
-            log.exception("model_install_failed", job_id=target.job_id)
-            await reporter.finish("error", f"install failed: {type(error).__name__}")
+            try:
+                async for line in self._ollama.pull(target.name):
+                    await reporter.report(tracker.update(line))
+            except GekoError as error:
+                await reporter.finish("error", error.message)
+            except Exception as error:  # the job must end in a state, whatever broke
+                log.exception("model_install_failed", job_id=target.job_id)
+                await reporter.finish("error", f"install failed: {type(error).__name__}")
+            else:
+                await reporter.finish("ready")
+            await self._cache.delete(lease_key(target.job_id))
         finally:
             self._tasks.pop(target.job_id, None)
 
-    async def _save(self, progress: Progress, *, audit: tuple[AuditAction, _Target] | None = None) -> None:
+    async def _save(self, progress: Progress, *, end: _Target | None = None) -> None:
+        """Writes the row (and, for the end of the job, its audit event), then tells the watchers."""
         async with self._database.transaction() as session:
-            await InstallsRepository(session).save_progress(
-                progress.job_id,
-                status=progress.status,
-                completed_bytes=progress.completed_bytes,
-                total_bytes=progress.total_bytes or None,
-                error=progress.error or None,
-            )
-            if audit is not None:
-                action, target = audit
-                details = {"job_id": progress.job_id} | ({"error": progress.error} if progress.error else {})
-                await record_audit(
-                    session,
-                    service=SERVICE,
-                    action=action,
-                    tenant_id=target.tenant_id,
-                    workspace_id=target.workspace_id,
-                    resource_type="model",
-                    resource_id=target.model_id,
-                    details=details,
-                )
-        await self._pubsub.publish(channel_of(progress.job_id), progress.encode())
+            # Progress only moves an unfinished job (a sweep may have settled it); the end always lands.
+            changed = await _save_row(InstallsRepository(session), progress, only_if_unfinished=end is None)
+            if end is not None:
+                await _audit_end(session, progress, end.tenant_id, end.workspace_id, end.model_id)
+        if changed or end is not None:
+            await self._pubsub.publish(channel_of(progress.job_id), progress.encode())
+
+
+async def _save_row(
+    repository: InstallsRepository, progress: Progress, *, only_if_unfinished: bool = False
+) -> bool:
+    return await repository.save_progress(
+        progress.job_id,
+        status=progress.status,
+        completed_bytes=progress.completed_bytes,
+        total_bytes=progress.total_bytes or None,
+        error=progress.error or None,
+        only_if_unfinished=only_if_unfinished,
+    )
+
+
+async def _audit_end(
+    session: AsyncSession, progress: Progress, tenant_id: str, workspace_id: str | None, model_id: str
+) -> None:
+    """MODEL_INSTALLED or MODEL_INSTALL_FAILED (with the reason) for a job that just ended."""
+    ready = progress.status == "ready"
+    await record_audit(
+        session,
+        service=SERVICE,
+        action=AuditAction.MODEL_INSTALLED if ready else AuditAction.MODEL_INSTALL_FAILED,
+        tenant_id=tenant_id,
+        workspace_id=workspace_id,
+        resource_type="model",
+        resource_id=model_id,
+        details={"job_id": progress.job_id} | ({} if ready else {"error": progress.error}),
+    )
 
 
 class _Reporter:
@@ -332,8 +405,7 @@ class _Reporter:
 
     async def finish(self, status: str, error: str = "") -> None:
         self._status = status
-        action = AuditAction.MODEL_INSTALLED if status == "ready" else AuditAction.MODEL_INSTALL_FAILED
-        await self._service._save(self._progress(error), audit=(action, self._target))
+        await self._service._save(self._progress(error), end=self._target)
 
     def _progress(self, error: str = "") -> Progress:
         totals = self._totals

@@ -50,8 +50,12 @@ class InstallsRepository:
         )
         return (await self._session.scalars(query)).first()
 
-    async def add_job(self, tenant_id: str, model_id: str, created_by: str | None) -> ModelInstallJob:
-        row = ModelInstallJob(tenant_id=tenant_id, model_id=model_id, created_by=created_by, status="queued")
+    async def add_job(
+        self, job_id: str, tenant_id: str, model_id: str, created_by: str | None
+    ) -> ModelInstallJob:
+        row = ModelInstallJob(
+            id=job_id, tenant_id=tenant_id, model_id=model_id, created_by=created_by, status="queued"
+        )
         self._session.add(row)
         await self._session.flush()
         return row
@@ -100,11 +104,14 @@ class InstallsRepository:
         completed_bytes: int,
         total_bytes: int | None,
         error: str | None = None,
-    ) -> None:
-        await self._session.execute(
-            update(ModelInstallJob)
-            .where(ModelInstallJob.id == job_id)
-            .values(
+        only_if_unfinished: bool = False,
+    ) -> bool:
+        """Whether the row changed (`only_if_unfinished`: a job that ended meanwhile keeps its end)."""
+        query = update(ModelInstallJob).where(ModelInstallJob.id == job_id)
+        if only_if_unfinished:
+            query = query.where(ModelInstallJob.status.in_(ACTIVE_STATUSES))
+        result = await self._session.execute(
+            query.values(
                 status=status,
                 completed_bytes=completed_bytes,
                 total_bytes=total_bytes,
@@ -112,3 +119,4 @@ class InstallsRepository:
                 updated_at=utcnow(),
             )
         )
+        return bool(getattr(result, "rowcount", 0))

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import pytest
 import pytest_asyncio
 from sqlalchemy.engine import make_url
 
 from geko.model.v1 import model_pb2, model_pb2_grpc
 from geko.workspace.v1 import workspace_pb2
+from services.model import installs
 from services.model import servicer as model_servicer
 from services.model.installs import INTERRUPTED
 from services.model.installs_repository import InstallsRepository
@@ -267,7 +269,10 @@ async def test_watchers_and_a_second_install_join_the_running_job(env: Env) -> N
     assert await env.actions() == ["MODEL_INSTALL_STARTED", "MODEL_INSTALLED"]
 
 
-async def test_a_restart_mid_pull_leaves_a_truthful_status_and_a_new_install_works(env: Env) -> None:
+async def test_a_restart_mid_pull_leaves_a_truthful_status_and_a_new_install_works(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(installs, "LEASE_SECONDS", 0.6)  # the dead process's lease lapses soon
     env.ollama.pull_mode = "slow"
     env.ollama.delay = 0.2
     stream = env.model.stub.InstallModel(
@@ -278,18 +283,37 @@ async def test_a_restart_mid_pull_leaves_a_truthful_status_and_a_new_install_wor
         job_id = answer.progress.job_id
         if answer.progress.status == S.INSTALL_STATUS_DOWNLOADING:
             break
+    survivor = await env.start_model()  # another process, whose watcher outlives the one pulling
+    watch = survivor.stub.WatchInstallJob(S.WatchInstallJobRequest(job_id=job_id), metadata=env.md())
+    current = await watch.read()
+    assert isinstance(current, S.WatchInstallJobResponse)
+    assert current.progress.status == S.INSTALL_STATUS_DOWNLOADING
     await env.model.kill()
 
     restarted = await env.start_model()
+    watched = []
+    while (answer := await watch.read()) is not grpc.aio.EOF:
+        assert isinstance(answer, S.WatchInstallJobResponse)
+        watched.append(answer.progress)
     job = (await restarted.stub.GetInstallJob(S.GetInstallJobRequest(job_id=job_id), metadata=env.md())).job
 
+    assert (watched[-1].status, watched[-1].error) == (S.INSTALL_STATUS_ERROR, INTERRUPTED)
     assert job.progress.status == S.INSTALL_STATUS_ERROR
     assert job.progress.error == INTERRUPTED
     assert LLAMA not in await env.installed()
+    assert [event.percent for event in [current.progress, *watched]] == sorted(
+        event.percent for event in [current.progress, *watched]
+    )
     env.ollama.pull_mode = None
     again = await env.install(server=restarted)
     assert again[-1].status == S.INSTALL_STATUS_READY
     assert again[-1].job_id != job_id
+    assert await env.actions() == [
+        "MODEL_INSTALL_STARTED",
+        "MODEL_INSTALL_FAILED",
+        "MODEL_INSTALL_STARTED",
+        "MODEL_INSTALLED",
+    ]
 
 
 async def test_a_restart_forgets_what_ollama_no_longer_has(env: Env) -> None:
