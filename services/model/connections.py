@@ -21,6 +21,7 @@ from services.model.repository import ModelRepository, duplicates_as_conflict
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, Conflict, InternalError, NotFound
 from services.runtime.ids import parse_id
+from services.runtime.paging import Page, decode_page_token, encode_page_token, page_size
 from services.runtime.secrets import SecretBox
 from services.runtime.settings import Settings
 
@@ -117,10 +118,18 @@ class ConnectionService:
             await self._audit(session, AuditAction.PROVIDER_CONNECTION_CREATED, row)
             return row
 
-    async def list(self) -> list[ProviderConnection]:
+    async def list(self, *, size: int, token: str) -> Page[ProviderConnection]:
         principal = require_tenant_admin()
+        limit = page_size(size)
         async with self._db.session() as session:
-            return list(await ModelRepository(session).connections(principal.tenant_id))
+            repository = ModelRepository(session)
+            rows = await repository.connections(
+                principal.tenant_id, after_id=decode_page_token(token), limit=limit + 1
+            )
+            total = await repository.count_connections(principal.tenant_id)
+        items = rows[:limit]
+        next_token = encode_page_token(items[-1].id) if len(rows) > limit else ""
+        return Page(items=items, next_page_token=next_token, total_size=total)
 
     async def update(self, connection_id: str, changes: ConnectionChanges) -> ProviderConnection:
         principal = require_tenant_admin()

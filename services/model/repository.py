@@ -136,13 +136,27 @@ class ModelRepository:
 
     # ---- provider connections ----
 
-    async def connections(self, tenant_id: str) -> Sequence[ProviderConnection]:
+    async def connections(
+        self, tenant_id: str, *, after_id: str | None = None, limit: int | None = None
+    ) -> Sequence[ProviderConnection]:
+        """The tenant's connections in id (creation) order, after `after_id`."""
         query = (
             select(ProviderConnection)
             .where(ProviderConnection.tenant_id == tenant_id)
             .order_by(ProviderConnection.id)
+            .limit(limit)
         )
+        if after_id is not None:
+            query = query.where(ProviderConnection.id > after_id)
         return (await self.session.scalars(query)).all()
+
+    async def count_connections(self, tenant_id: str) -> int:
+        query = (
+            select(func.count())
+            .select_from(ProviderConnection)
+            .where(ProviderConnection.tenant_id == tenant_id)
+        )
+        return int(await self.session.scalar(query) or 0)
 
     async def connection(self, tenant_id: str, connection_id: str) -> ProviderConnection | None:
         row = await self.session.get(ProviderConnection, connection_id)

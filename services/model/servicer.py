@@ -358,10 +358,10 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     async def ListProviderConnections(
         self, request: model_pb2.ListProviderConnectionsRequest, context: ServicerContext
     ) -> model_pb2.ListProviderConnectionsResponse:
-        rows = await self._connections.list()
+        page = await self._connections.list(size=request.page.page_size, token=request.page.page_token)
         return model_pb2.ListProviderConnectionsResponse(
-            connections=[connection_message(row) for row in rows],
-            page_info=common_pb2.PageInfo(total_size=len(rows)),
+            connections=[connection_message(row) for row in page.items],
+            page_info=common_pb2.PageInfo(next_page_token=page.next_page_token, total_size=page.total_size),
         )
 
     async def UpdateProviderConnection(

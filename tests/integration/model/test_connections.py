@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from db.models.model import ProviderConnection
+from geko.common.v1 import common_pb2
 from geko.model.v1 import model_pb2
 from services.runtime.errors import GekoError
 from tests.integration.auth.harness import Platform, audit_events, db_session, rpc_error
@@ -190,3 +191,25 @@ async def test_a_connection_in_use_cannot_be_deleted_and_a_key_can_be_removed(
 
     assert status == grpc.StatusCode.ALREADY_EXISTS
     assert not updated.connection.has_api_key
+
+
+async def test_connections_are_listed_by_pages(model_platform: Platform) -> None:
+    team = await model_team(model_platform)
+    for name in ("a", "b", "c"):
+        await add_connection(team, name)
+
+    first = await team.models.ListProviderConnections(
+        model_pb2.ListProviderConnectionsRequest(page=common_pb2.PageRequest(page_size=2)),
+        metadata=team.md(team.owner),
+    )
+    second = await team.models.ListProviderConnections(
+        model_pb2.ListProviderConnectionsRequest(
+            page=common_pb2.PageRequest(page_size=2, page_token=first.page_info.next_page_token)
+        ),
+        metadata=team.md(team.owner),
+    )
+
+    assert [c.name for c in first.connections] == ["a", "b"]
+    assert [c.name for c in second.connections] == ["c"]
+    assert first.page_info.total_size == 3
+    assert not second.page_info.next_page_token
