@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -120,13 +120,13 @@ class InstallService:
         database: Database,
         access: WorkspaceAccess,
         backends: Backends,
-        ollama: OllamaClient,
+        ollama: Callable[[], OllamaClient],
     ) -> None:
         self._database = database
         self._access = access
         self._cache = backends.cache
         self._pubsub = backends.pubsub
-        self._ollama = ollama
+        self._ollama = ollama  # a client per operation: no idle connection outlives it
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._start_lock = asyncio.Lock()
         self._recovered: asyncio.Task[None] | None = None
@@ -135,7 +135,8 @@ class InstallService:
     @classmethod
     def create(cls, deps: ServiceDeps, access: WorkspaceAccess) -> InstallService:
         """The service on the platform's Ollama (GEKO_OLLAMA_URL); settles leftovers once a loop runs."""
-        service = cls(deps.database, access, deps.backends, OllamaClient(deps.settings.ollama_url))
+        url = deps.settings.ollama_url
+        service = cls(deps.database, access, deps.backends, lambda: OllamaClient(url))
         with contextlib.suppress(RuntimeError):  # no running loop yet: the first RPC starts it
             service.start()
         return service
@@ -202,7 +203,8 @@ class InstallService:
     async def _present(self) -> set[str] | None:
         """The names Ollama lists now; None when it does not answer."""
         try:
-            return {model.name for model in await self._ollama.tags()}
+            async with self._ollama() as ollama:
+                return {model.name for model in await ollama.tags()}
         except GekoError as error:
             log.warning("model_install_tags_unavailable", error=error.message)
             return None
@@ -232,7 +234,6 @@ class InstallService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
-        await self._ollama.aclose()
 
     # ---- the RPCs ----
 
@@ -304,7 +305,8 @@ class InstallService:
         principal = await self._access.require(workspace_id, REMOVE_PERMISSION)
         async with self._database.session() as session:
             model = await _local_model(InstallsRepository(session), principal.tenant_id, model_id)
-        await self._ollama.delete(model.name)  # NotFound when Ollama does not have it
+        async with self._ollama() as ollama:
+            await ollama.delete(model.name)  # NotFound when Ollama does not have it
         async with self._database.transaction() as session:
             await InstallsRepository(session).forget_installed(principal.tenant_id, model.id)
             await record_audit(
@@ -325,8 +327,9 @@ class InstallService:
         tracker = PullTracker()
         try:
             try:
-                async for line in self._ollama.pull(target.name):
-                    await reporter.report(tracker.update(line))
+                async with self._ollama() as ollama:
+                    async for line in ollama.pull(target.name):
+                        await reporter.report(tracker.update(line))
             except GekoError as error:
                 await reporter.finish("error", error.message)
             except Exception as error:  # the job must end in a state, whatever broke
