@@ -21,6 +21,7 @@ from services.model import installs
 from services.model import servicer as model_servicer
 from services.model.installs import INTERRUPTED
 from services.model.installs_repository import InstallsRepository
+from services.providers.ollama import OllamaClient
 from services.runtime.backends import Backends, create_backends
 from services.runtime.clients import Channels
 from services.runtime.database import Database
@@ -314,6 +315,34 @@ async def test_a_restart_mid_pull_leaves_a_truthful_status_and_a_new_install_wor
         "MODEL_INSTALL_STARTED",
         "MODEL_INSTALLED",
     ]
+
+
+async def test_a_pull_that_got_there_before_its_process_died_is_ready_after_the_restart(env: Env) -> None:
+    env.ollama.pull_mode = "slow"
+    env.ollama.delay = 0.2
+    stream = env.model.stub.InstallModel(
+        S.InstallModelRequest(model_id=MISTRAL, workspace_id=env.team.workspace_id), metadata=env.md()
+    )
+    opening = await stream.read()
+    assert isinstance(opening, S.InstallModelResponse)
+    await env.model.kill()
+    # The model reached Ollama all the same (another client pulled it to the end).
+    env.ollama.pull_mode = None
+    async with OllamaClient(env.ollama.base_url) as ollama:
+        assert [line.status async for line in ollama.pull(MISTRAL)][-1] == "success"
+    # Its lease lapsed (what LEASE_SECONDS of silence does).
+    await env.model.deps.backends.cache.delete(installs.lease_key(opening.progress.job_id))
+
+    restarted = await env.start_model()
+    job = (
+        await restarted.stub.GetInstallJob(
+            S.GetInstallJobRequest(job_id=opening.progress.job_id), metadata=env.md()
+        )
+    ).job
+
+    assert (job.progress.status, job.progress.percent) == (S.INSTALL_STATUS_READY, 100)
+    assert MISTRAL in await env.installed()
+    assert await env.actions() == ["MODEL_INSTALL_STARTED", "MODEL_INSTALLED"]
 
 
 async def test_a_restart_forgets_what_ollama_no_longer_has(env: Env) -> None:
