@@ -6,13 +6,13 @@ event falls between the two. The pull runs in a background task of the process t
 that disconnects leaves it running. Percent never goes down within a job (Ollama announces layers one after
 another, so the total grows while it pulls: every reader clamps to the highest percent seen).
 
-A running pull holds a lease in the shared cache (Redis across processes), renewed every few seconds. Jobs
-whose lease lapsed lost their process; any live model service process settles them (at its start, then
-once per lease period): a model Ollama now lists is `ready` (the pull got there), anything else is `error`
-"interrupted by a restart" — a new InstallModel pulls again, and Ollama resumes the partial download. The
-watchers hear the settled state like any other. At start, `ready` jobs whose model Ollama no longer lists are
-forgotten, so the installed state follows `/api/tags`; RemoveModel forgets them too (a model is installed for
-a tenant while it has a `ready` job: installs_repository.py).
+A running pull holds a lease in the shared cache (Redis across processes), renewed every few seconds. A job
+whose lease lapsed lost its process; a model service process settles such jobs at its start, and so does a
+watcher that heard nothing for a whole lease: a model Ollama now lists is `ready` (the pull got there),
+anything else is `error` "interrupted by a restart" (a new InstallModel pulls again, and Ollama resumes the
+partial download). Watchers hear the settled state like any other. At start, `ready` jobs whose model Ollama
+no longer lists are forgotten, so the installed state follows `/api/tags`; RemoveModel forgets them too (a
+model is installed for a tenant while it has a `ready` job: installs_repository.py).
 """
 
 from __future__ import annotations
@@ -130,7 +130,6 @@ class InstallService:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._start_lock = asyncio.Lock()
         self._recovered: asyncio.Task[None] | None = None
-        self._keeper: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, deps: ServiceDeps, access: WorkspaceAccess) -> InstallService:
@@ -144,11 +143,9 @@ class InstallService:
     # ---- what dead processes leave ----
 
     def start(self) -> None:
-        """Settles what dead processes left, now and then for as long as this process lives."""
+        """Settles what dead processes left, in the background (once the event loop runs)."""
         if self._recovered is None:
             self._recovered = asyncio.get_running_loop().create_task(self.recover())
-        if self._keeper is None:
-            self._keeper = asyncio.get_running_loop().create_task(self._keep())
 
     async def _ready(self) -> None:
         self.start()
@@ -212,24 +209,10 @@ class InstallService:
     async def _hold(self, job_id: str) -> None:
         await self._cache.set(lease_key(job_id), b"1", ttl_seconds=LEASE_SECONDS)
 
-    async def _keep(self) -> None:
-        """Renews the leases of this process's pulls, and settles orphaned jobs once per lease period."""
-        swept = time.monotonic()
-        while True:
-            await asyncio.sleep(LEASE_SECONDS / 3)
-            try:
-                for job_id in list(self._tasks):
-                    await self._hold(job_id)
-                if time.monotonic() - swept >= LEASE_SECONDS:
-                    swept = time.monotonic()
-                    await self.settle_orphans()
-            except Exception:  # a database or cache outage must not end the keeper
-                log.exception("model_install_keeper_failed")
-
     async def aclose(self) -> None:
         """Stops the running pulls (the process is going away; their leases lapse and another process, or
         the next start, settles their rows)."""
-        tasks = [task for task in (*self._tasks.values(), self._recovered, self._keeper) if task is not None]
+        tasks = [task for task in (*self._tasks.values(), self._recovered) if task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -249,7 +232,7 @@ class InstallService:
                 if running is not None:
                     return running.id
                 job_id = new_id()
-                await self._hold(job_id)  # before the row exists, so no sweep takes it for an orphan
+                await self._hold(job_id)  # before the row exists, so it is never taken for an orphan
                 job = await repository.add_job(
                     job_id, principal.tenant_id, model.id, principal.user_id or None
                 )
@@ -280,24 +263,38 @@ class InstallService:
         return job
 
     async def watch(self, job_id: str) -> AsyncIterator[Progress]:
-        """The job's current state, then its live progress, until ready or error."""
+        """The job's current state, then its live progress, until ready or error. A silence as long as a
+        lease makes the watcher settle orphaned jobs: if the pulling process died, this one ends the job."""
         job = await self.get(job_id)  # tenant check first: another tenant's job is not found
         async with self._pubsub.subscribe(channel_of(job.id)) as events:
-            async with self._database.session() as session:
-                row = await InstallsRepository(session).job_by_id(job.id)
-            assert row is not None
-            current = Progress.of(row)
+            current = await self._current(job.id)
             yield current
             if current.terminal:
                 return
-            async for data in events:
-                report = Progress.decode(data)
-                if report.percent < current.percent:
-                    report = Progress(**{**asdict(report), "percent": current.percent})
-                current = report
-                yield report
-                if report.terminal:
-                    return
+            queue: asyncio.Queue[bytes] = asyncio.Queue()
+            pump = asyncio.get_running_loop().create_task(_pump(events, queue))
+            try:
+                while not current.terminal:
+                    try:
+                        report = Progress.decode(await asyncio.wait_for(queue.get(), LEASE_SECONDS))
+                    except TimeoutError:
+                        await self.settle_orphans()
+                        report = await self._current(job.id)
+                        if not report.terminal:
+                            continue
+                    if report.percent < current.percent:
+                        report = Progress(**{**asdict(report), "percent": current.percent})
+                    current = report
+                    yield report
+            finally:
+                pump.cancel()
+                await asyncio.gather(pump, return_exceptions=True)
+
+    async def _current(self, job_id: str) -> Progress:
+        async with self._database.session() as session:
+            row = await InstallsRepository(session).job_by_id(job_id)
+        assert row is not None  # jobs are never deleted while unfinished
+        return Progress.of(row)
 
     async def remove(self, model_id: str, workspace_id: str) -> ModelCatalog:
         """Deletes a local model from Ollama and marks it not installed for the tenant."""
@@ -325,6 +322,7 @@ class InstallService:
     async def _run(self, target: _Target) -> None:
         reporter = _Reporter(self, target)
         tracker = PullTracker()
+        renewing = asyncio.get_running_loop().create_task(self._renew(target.job_id))
         try:
             try:
                 async with self._ollama() as ollama:
@@ -339,12 +337,22 @@ class InstallService:
                 await reporter.finish("ready")
             await self._cache.delete(lease_key(target.job_id))
         finally:
+            renewing.cancel()
             self._tasks.pop(target.job_id, None)
+
+    async def _renew(self, job_id: str) -> None:
+        """Keeps the job's lease while its pull runs (three renewals per lease)."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            try:
+                await self._hold(job_id)
+            except Exception:  # a cache outage: the next renewal tries again
+                log.exception("model_install_lease_renewal_failed", job_id=job_id)
 
     async def _save(self, progress: Progress, *, end: _Target | None = None) -> None:
         """Writes the row (and, for the end of the job, its audit event), then tells the watchers."""
         async with self._database.transaction() as session:
-            # Progress only moves an unfinished job (a sweep may have settled it); the end always lands.
+            # Progress only moves an unfinished job (it may have been settled as an orphan); the end lands.
             changed = await _save_row(InstallsRepository(session), progress, only_if_unfinished=end is None)
             if end is not None:
                 await _audit_end(session, progress, end.tenant_id, end.workspace_id, end.model_id)
@@ -463,3 +471,10 @@ def job_message(row: ModelInstallJob) -> model_pb2.InstallJob:
         create_time=timestamp(row.created_at),
         update_time=timestamp(row.updated_at),
     )
+
+
+async def _pump(events: AsyncIterator[bytes], queue: asyncio.Queue[bytes]) -> None:
+    """Moves a subscription's messages to a queue, which (unlike the subscription) may be awaited with a
+    timeout without closing it."""
+    async for data in events:
+        await queue.put(data)
