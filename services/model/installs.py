@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models.model import ModelCatalog, ModelInstallJob
 from geko.model.v1 import model_pb2
 from services.events.audit import AuditAction, record_audit
-from services.model.access import WorkspaceAccess, require_user
+from services.model.access import WorkspaceAccess, canonical_workspace_id, require_user
 from services.model.installs_repository import TERMINAL_STATUSES, InstallsRepository
 from services.providers.ollama import OllamaClient, PullTotals, PullTracker
 from services.runtime.backends import Backends
@@ -223,7 +223,9 @@ class InstallService:
     async def install(self, model_id: str, workspace_id: str) -> str:
         """Starts a pull of a local model, or joins the tenant's running one; the job's id."""
         await self._ready()
+        workspace_id = canonical_workspace_id(workspace_id)
         principal = await self._access.require(workspace_id, INSTALL_PERMISSION)
+        await self.settle_orphans()  # a job whose process died is not one to join
         async with self._start_lock:
             async with self._database.transaction() as session:
                 repository = InstallsRepository(session)
@@ -299,6 +301,7 @@ class InstallService:
     async def remove(self, model_id: str, workspace_id: str) -> ModelCatalog:
         """Deletes a local model from Ollama and marks it not installed for the tenant."""
         await self._ready()
+        workspace_id = canonical_workspace_id(workspace_id)
         principal = await self._access.require(workspace_id, REMOVE_PERMISSION)
         async with self._database.session() as session:
             model = await _local_model(InstallsRepository(session), principal.tenant_id, model_id)

@@ -345,6 +345,29 @@ async def test_a_pull_that_got_there_before_its_process_died_is_ready_after_the_
     assert await env.actions() == ["MODEL_INSTALL_STARTED", "MODEL_INSTALLED"]
 
 
+async def test_a_second_install_does_not_join_a_job_whose_process_died(env: Env) -> None:
+    env.ollama.pull_mode = "slow"
+    env.ollama.delay = 0.2
+    other_process = await env.start_model()
+    stream = env.model.stub.InstallModel(
+        S.InstallModelRequest(model_id=LLAMA, workspace_id=env.team.workspace_id), metadata=env.md()
+    )
+    opening = await stream.read()
+    assert isinstance(opening, S.InstallModelResponse)
+    await env.model.kill()
+    await other_process.deps.backends.cache.delete(installs.lease_key(opening.progress.job_id))
+    env.ollama.pull_mode = None
+
+    events = await env.install(server=other_process)
+
+    assert events[-1].job_id != opening.progress.job_id
+    assert events[-1].status == S.INSTALL_STATUS_READY
+    dead = await other_process.stub.GetInstallJob(
+        S.GetInstallJobRequest(job_id=opening.progress.job_id), metadata=env.md()
+    )
+    assert (dead.job.progress.status, dead.job.progress.error) == (S.INSTALL_STATUS_ERROR, INTERRUPTED)
+
+
 async def test_a_restart_forgets_what_ollama_no_longer_has(env: Env) -> None:
     events = await env.install()
     del env.ollama.installed["llama2:latest"]  # removed behind our back (`ollama rm`)
