@@ -5,6 +5,7 @@ reaches the upstream, timeouts, and the key never shown."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -277,3 +278,19 @@ def test_config_and_adapter_reprs_hide_the_key(kind: str) -> None:
     assert key not in str(config)
     assert "api_key=<set>" in repr(config)
     assert key not in repr(create_adapter(config, httpx.AsyncClient()))
+
+
+async def test_no_log_line_carries_the_key_or_the_conversation(
+    provider: Provider, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # httpx and httpcore included, at their most talkative
+    await collect(provider.adapter(client).stream(provider.request()))
+    provider.script.mode = "fail_status"
+    provider.script.fail_status = 400
+    with pytest.raises(GekoError):
+        await provider.adapter(client).complete(provider.request())
+
+    assert caplog.records  # the libraries did log; none of it may show the secret or the prompt
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert provider.key not in logged
+    assert "Say hello." not in logged
