@@ -196,6 +196,18 @@ async def test_install_streams_monotonic_progress_to_ready_and_the_model_is_inst
     assert await env.actions() == ["MODEL_INSTALL_STARTED", "MODEL_INSTALLED"]
 
 
+async def test_progress_is_written_by_the_percent_not_by_the_line(env: Env) -> None:
+    env.ollama.pull_steps = 400  # 401 lines per layer: 1 203 progress lines for llama2
+
+    events = await env.install()
+
+    assert events[-1].status == S.INSTALL_STATUS_READY
+    assert _percents(events) == sorted(_percents(events))
+    # A write per whole percent (at most 100), per status change, and per quarter second of a pull that
+    # takes a few seconds at most: far fewer than the lines Ollama sent.
+    assert len(events) < 1203 // 4
+
+
 async def test_the_job_goes_on_when_the_caller_disconnects(env: Env) -> None:
     env.ollama.pull_mode = "slow"
     env.ollama.delay = 0.05
