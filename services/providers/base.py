@@ -101,7 +101,10 @@ class ProviderAdapter(Protocol):
         `GekoError`s from `services.providers.errors`."""
         ...
 
-    async def complete(self, request: ChatRequest) -> Completion: ...
+    async def complete(self, request: ChatRequest) -> Completion:
+        """The whole answer at once. The provider sends nothing until it is done, so `read_timeout` bounds the
+        whole generation here, not just the gap between chunks."""
+        ...
 
 
 @dataclass(frozen=True)
