@@ -34,7 +34,7 @@ MAX_QUOTED_CHARS = 300
 # Provider keys and bearer credentials, wherever they show up in a quoted message.
 _KEY_LIKE = re.compile(r"(?i)bearer\s+\S+|\b(?:sk|pk|rk|key)-[A-Za-z0-9_\-]{6,}|\b[A-Za-z0-9_\-]{40,}\b")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_MODEL_MISSING = re.compile(r"(?i)model\b.*\b(?:not found|does not exist|not exist|unknown)|model_not_found")
+_MODEL_MISSING = re.compile(r"(?i)model\b.*\b(?:not found|does not exist)|model_not_found")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _SECONDS_PER_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
