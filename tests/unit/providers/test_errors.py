@@ -164,3 +164,13 @@ def test_transport_failures_say_whether_the_provider_was_unreachable_slow_or_cut
 
     assert (error.code, error.reason) == (ErrorCode.UPSTREAM_UNAVAILABLE, reason)
     assert str(failure) not in error.message
+
+
+def test_a_rejection_that_mentions_the_model_is_still_a_rejection() -> None:
+    body = json.dumps(
+        {"error": {"message": "This model's maximum context length is 8192 tokens", "type": None}}
+    )
+
+    error = error_for_status(400, body, {})
+
+    assert (error.code, error.reason) == (ErrorCode.BAD_USER_INPUT, "PROVIDER_REJECTED")
