@@ -13,10 +13,13 @@ from graphql_gateway.connections import paging_arguments
 from graphql_gateway.context import IsAuthenticated, context_of
 from graphql_gateway.model.catalog import with_models
 from graphql_gateway.model.types import (
+    CreateModelInput,
     CreateProviderConnectionInput,
     InstallJob,
     Model,
+    ModelPrice,
     ProviderConnection,
+    SetModelPriceInput,
     SetWorkspaceModelsInput,
     UpdateProviderConnectionInput,
     UpdateWorkspaceModelInput,
@@ -37,6 +40,17 @@ INPUT_FIELDS = {
     "name": "input.name",
     "base_url": "input.baseUrl",
     "api_key": "input.apiKey",
+    "connection_id": "input.connectionId",
+    "display_name": "input.displayName",
+    "type": "input.type",
+    "context_window": "input.contextWindow",
+    "max_output_tokens": "input.maxOutputTokens",
+    "min_plan": "input.minPlan",
+    "max_free_tokens_per_month": "input.maxFreeTokensPerMonth",
+    "input_price_per_1k_tokens_micros": "input.inputPricePer1kMicros",
+    "output_price_per_1k_tokens_micros": "input.outputPricePer1kMicros",
+    "currency": "input.currency",
+    "effective_time": "input.effectiveAt",
 }
 
 # Names of install and remove request fields, as their GraphQL arguments call them.
@@ -78,6 +92,26 @@ class ModelMutations:
             model_pb2.GetModelRequest(id=response.model.model_id), metadata=ctx.metadata()
         )
         return WorkspaceModel.from_proto(response.model, Model.from_proto(model.model))
+
+    @strawberry.mutation(
+        description="Adds a model the tenant serves through one of its provider connections (tenant admins).",
+        permission_classes=[IsAuthenticated],
+    )
+    async def create_model(self, info: Info, input: CreateModelInput) -> Model:
+        ctx = context_of(info)
+        with paging_arguments(INPUT_FIELDS):
+            response = await ctx.model.CreateModel(input.to_proto(), metadata=ctx.metadata())
+        return Model.from_proto(response.model)
+
+    @strawberry.mutation(
+        description="Adds a price version of a model from its effective time on; recorded costs stay.",
+        permission_classes=[IsAuthenticated],
+    )
+    async def set_model_price(self, info: Info, input: SetModelPriceInput) -> ModelPrice:
+        ctx = context_of(info)
+        with paging_arguments(INPUT_FIELDS):
+            response = await ctx.model.SetModelPrice(input.to_proto(), metadata=ctx.metadata())
+        return ModelPrice.from_proto(response.price)
 
     @strawberry.mutation(
         description=(

@@ -14,12 +14,16 @@ from enum import Enum
 from typing import NewType
 
 import strawberry
+from strawberry.types import Info
 from strawberry.types.scalar import ScalarDefinition
 
 from geko.common.v1 import common_pb2
 from geko.model.v1 import model_pb2
 from graphql_gateway.common import Plan, plan_from_proto, to_datetime
+from graphql_gateway.connections import Connection, paging_arguments, window
+from graphql_gateway.context import context_of
 from services.runtime.errors import BadInput
+from services.runtime.messages import timestamp
 
 # Largest integer a JavaScript number (IEEE double) holds exactly.
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -124,6 +128,29 @@ def model_type_to_proto(model_type: ModelType) -> int:
     return model_pb2.ModelType.Value(f"MODEL_TYPE_{model_type.value}")
 
 
+def plan_to_proto(plan: Plan) -> int:
+    return common_pb2.Plan.Value(f"PLAN_{plan.value}")
+
+
+@strawberry.type(description="One version of a model's price; usage from `effectiveAt` on is costed at it.")
+class ModelPrice:
+    input_price_per_1k_micros: Micros
+    output_price_per_1k_micros: Micros
+    currency: str
+    effective_at: datetime
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, price: model_pb2.ModelPrice) -> ModelPrice:
+        return cls(
+            input_price_per_1k_micros=Micros(price.input_price_per_1k_tokens_micros),
+            output_price_per_1k_micros=Micros(price.output_price_per_1k_tokens_micros),
+            currency=price.currency,
+            effective_at=to_datetime(price.effective_time),
+            created_at=to_datetime(price.create_time),
+        )
+
+
 @strawberry.type(description="A model of the catalog: the platform's, or one the tenant added.")
 class Model:
     id: strawberry.ID
@@ -156,6 +183,20 @@ class Model:
     installed: bool = strawberry.field(description="For local models: present in Ollama now.")
     created_at: datetime
     updated_at: datetime
+
+    @strawberry.field(
+        description="The price history, newest first; past usage keeps the price it was costed at."
+    )
+    async def prices(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[ModelPrice]:
+        ctx = context_of(info)
+        seen = window(first, after)
+        request = model_pb2.ListModelPricesRequest(model_id=self.id, page=seen.page_request())
+        with paging_arguments():
+            response = await ctx.model.ListModelPrices(request, metadata=ctx.metadata())
+        prices = [ModelPrice.from_proto(price) for price in response.prices]
+        return Connection.from_page(prices, response.page_info, seen)
 
     @classmethod
     def from_proto(cls, model: model_pb2.Model) -> Model:
@@ -345,3 +386,60 @@ class UpdateProviderConnectionInput:
     name: str | None = strawberry.UNSET
     base_url: str | None = strawberry.UNSET
     api_key: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="A model the tenant serves through one of its provider connections.")
+class CreateModelInput:
+    connection_id: strawberry.ID
+    name: str = strawberry.field(description="What the provider calls the model.")
+    display_name: str
+    context_window: int
+    max_output_tokens: int
+    type: ModelType = ModelType.CHAT
+    min_plan: Plan = Plan.FREE
+    is_free: bool = False
+    max_free_tokens_per_month: int | None = None
+    input_price_per_1k_micros: Micros = Micros(0)
+    output_price_per_1k_micros: Micros = Micros(0)
+    currency: str = "USD"
+
+    def to_proto(self) -> model_pb2.CreateModelRequest:
+        return model_pb2.CreateModelRequest(
+            connection_id=str(self.connection_id),
+            name=self.name,
+            display_name=self.display_name,
+            type=model_type_to_proto(self.type),  # type: ignore[arg-type]
+            context_window=self.context_window,
+            max_output_tokens=self.max_output_tokens,
+            min_plan=plan_to_proto(self.min_plan),  # type: ignore[arg-type]
+            is_free=self.is_free,
+            max_free_tokens_per_month=self.max_free_tokens_per_month or 0,
+            input_price_per_1k_tokens_micros=self.input_price_per_1k_micros,
+            output_price_per_1k_tokens_micros=self.output_price_per_1k_micros,
+            currency=self.currency,
+        )
+
+
+@strawberry.input(
+    description="A new price version. More than 100x the previous price is refused unless `force`; a "
+    "negative price always."
+)
+class SetModelPriceInput:
+    model_id: strawberry.ID
+    input_price_per_1k_micros: Micros
+    output_price_per_1k_micros: Micros
+    currency: str = "USD"
+    effective_at: datetime | None = strawberry.field(
+        default=None, description="From when usage is costed at it; now when absent, never in the past."
+    )
+    force: bool = False
+
+    def to_proto(self) -> model_pb2.SetModelPriceRequest:
+        return model_pb2.SetModelPriceRequest(
+            model_id=str(self.model_id),
+            input_price_per_1k_tokens_micros=self.input_price_per_1k_micros,
+            output_price_per_1k_tokens_micros=self.output_price_per_1k_micros,
+            currency=self.currency,
+            effective_time=timestamp(self.effective_at),
+            force=self.force,
+        )

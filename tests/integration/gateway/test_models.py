@@ -220,3 +220,62 @@ async def test_an_unknown_model_in_the_settings_is_bad_input_naming_the_field(te
 
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.enabledModels"}
     assert "gpt-4o-mini" in await team.platform.usable(team.editor.token, team.workspace_id)
+
+
+CREATE_CONNECTION = """mutation($input: CreateProviderConnectionInput!) {
+  createProviderConnection(input: $input) { id }
+}"""
+CREATE_MODEL = """mutation($input: CreateModelInput!) {
+  createModel(input: $input) {
+    id name displayName provider isCustom connectionId inputPricePer1kMicros minPlan
+  }
+}"""
+SET_PRICE = """mutation($input: SetModelPriceInput!) {
+  setModelPrice(input: $input) { inputPricePer1kMicros outputPricePer1kMicros currency effectiveAt }
+}"""
+PRICES = """query($id: ID!) {
+  model(id: $id) { prices(first: 10) { totalCount edges { node { inputPricePer1kMicros effectiveAt } } } }
+}"""
+
+
+async def test_a_tenant_adds_its_own_model_and_prices_it_with_the_guard(team: Team) -> None:
+    gateway = team.platform.gateway
+    admin = await gateway.register("Custom Co")
+    connection = (
+        await gateway.data(
+            CREATE_CONNECTION,
+            admin.token,
+            input={"name": "lab vllm", "kind": "OPENAI", "baseUrl": "http://127.0.0.1:9/v1", "apiKey": "k-1"},
+        )
+    )["createProviderConnection"]
+    fields = {
+        "connectionId": connection["id"],
+        "name": "qwen-lab",
+        "displayName": "Qwen Lab",
+        "contextWindow": 32_768,
+        "maxOutputTokens": 2_048,
+        "minPlan": "PRO",
+        "inputPricePer1kMicros": 100,
+        "outputPricePer1kMicros": 200,
+    }
+
+    model = (await gateway.data(CREATE_MODEL, admin.token, input=fields))["createModel"]
+
+    assert model["isCustom"] is True
+    assert model["connectionId"] == connection["id"]
+    assert (model["name"], model["minPlan"], model["inputPricePer1kMicros"]) == ("qwen-lab", "PRO", 100)
+    listed = (await gateway.data(MODELS, admin.token, filter={"query": "qwen lab"}))["models"]
+    assert [m["id"] for m in listed] == [model["id"]]
+    # Another tenant's admin sees neither the model nor the connection.
+    assert await gateway.code(MODEL, team.owner.token, id=model["id"]) == "NOT_FOUND"
+    assert await gateway.code(CREATE_MODEL, team.owner.token, input=fields) == "NOT_FOUND"
+
+    # 1000x the price: refused unless forced.
+    jump = {"modelId": model["id"], "inputPricePer1kMicros": 100_000, "outputPricePer1kMicros": 200}
+    assert await gateway.code(SET_PRICE, admin.token, input=jump) == "BAD_USER_INPUT"
+    forced = (await gateway.data(SET_PRICE, admin.token, input={**jump, "force": True}))["setModelPrice"]
+    assert (forced["inputPricePer1kMicros"], forced["currency"]) == (100_000, "USD")
+
+    prices = (await gateway.data(PRICES, admin.token, id=model["id"]))["model"]["prices"]
+    assert prices["totalCount"] == 2
+    assert [edge["node"]["inputPricePer1kMicros"] for edge in prices["edges"]] == [100_000, 100]
