@@ -4,6 +4,7 @@ in ERROR with Ollama's reason, and the refusals (no model:install, another tenan
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -150,3 +151,30 @@ async def test_remove_deletes_the_model_from_ollama(team: Team) -> None:
     assert "llama2:latest" not in platform.ollama.installed
     eligible = await platform.eligible(team.editor.token, team.workspace_id)
     assert eligible["llama2"]["reason"] == "NOT_INSTALLED"
+
+
+async def test_unsubscribing_mid_download_leaves_the_job_running(team: Team) -> None:
+    platform = team.platform
+    platform.ollama.pull_mode, platform.ollama.delay = "slow", 0.05
+    try:
+        job = await platform.install(team.owner.token, team.workspace_id, "mistral")
+        async with platform.websocket(team.owner.token) as ws:
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "w",
+                        "type": "subscribe",
+                        "payload": {"query": PROGRESS, "variables": {"job": job["id"]}},
+                    }
+                )
+            )
+            first = json.loads(await ws.recv())
+            assert first["type"] == "next"
+            await ws.send(json.dumps({"id": "w", "type": "complete"}))
+        stored = await platform.wait_for_job(team.owner.token, job["id"])
+    finally:
+        platform.ollama.pull_mode, platform.ollama.delay = None, 0.0
+
+    assert stored["status"] == "READY"
+    assert stored["progress"]["percent"] == 100
+    assert "mistral:latest" in platform.ollama.installed
