@@ -51,6 +51,16 @@ class ConnectionChanges:
     api_key: str | None = None
 
 
+def keyed_platform_providers(settings: Settings) -> frozenset[str]:
+    """Catalog providers whose platform default has an API key configured (GEKO_<PROVIDER>_API_KEY)."""
+    keyed = set()
+    for provider in ("openai", "anthropic", "deepseek"):
+        default = platform_route(settings, provider)
+        if default is not None and default[2] is not None and default[2].get_secret_value().strip():
+            keyed.add(provider)
+    return frozenset(keyed)
+
+
 def platform_route(settings: Settings, provider: str) -> tuple[str, str, SecretStr | None] | None:
     """The platform default (kind, base URL, key) of a catalog provider; None for an unknown provider."""
     defaults: dict[str, tuple[str, str, SecretStr | None]] = {
@@ -166,6 +176,9 @@ class ConnectionService:
                 )
             await self._audit(session, AuditAction.PROVIDER_CONNECTION_DELETED, row)
             await repository.delete_connection(row)
+
+    def keyed_platform_providers(self) -> frozenset[str]:
+        return keyed_platform_providers(self._settings)
 
     async def route(self, repository: ModelRepository, model: ModelCatalog) -> Route:
         """Where to call `model`: its tenant connection, else the platform default for its provider."""

@@ -2,9 +2,10 @@
 
 usable = the plan rule (free: min_plan free, plus every local model; pro and paygo: all) ∩ enabled in the
 workspace ∩ the user's permission for the model's class (model:use:local, model:use:free for free cloud
-models, model:use:premium for the rest) ∩, for local models, installed. Every model the tenant sees is in the
-answer; an unusable one carries the first reason in that order, so the reason shown is the one to fix first
-(an upgrade, then the admin's switch, then the role, then the install).
+models, model:use:premium for the rest) ∩, for local models, installed ∩, for the platform's cloud models, an
+API key configured for their provider. Every model the tenant sees is in the answer; an unusable one carries
+the first reason in that order, so the reason shown is the one to fix first (an upgrade, then the admin's
+switch, then the role, then the install or the operator's key).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Reason(StrEnum):
     DISABLED_BY_ADMIN = "DISABLED_BY_ADMIN"
     PERMISSION_REQUIRED = "PERMISSION_REQUIRED"
     NOT_INSTALLED = "NOT_INSTALLED"
+    PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,14 @@ def use_permission(model: ModelCatalog) -> str:
     return "model:use:free" if model.is_free else "model:use:premium"
 
 
-def reason_for(view: ModelView, *, plan: str, setting: Setting, permissions: frozenset[str]) -> Reason | None:
+def reason_for(
+    view: ModelView,
+    *,
+    plan: str,
+    setting: Setting,
+    permissions: frozenset[str],
+    keyed_providers: frozenset[str],
+) -> Reason | None:
     model = view.row
     if not model.is_local and plan_rank(plan) < plan_rank(model.min_plan):
         return Reason.PLAN_REQUIRED
@@ -63,6 +72,9 @@ def reason_for(view: ModelView, *, plan: str, setting: Setting, permissions: fro
         return Reason.PERMISSION_REQUIRED
     if model.is_local and not view.installed:
         return Reason.NOT_INSTALLED
+    # A tenant's own connection may be keyless (vLLM, LM Studio); the platform's cloud providers are not.
+    if not model.is_local and model.connection_id is None and model.provider not in keyed_providers:
+        return Reason.PROVIDER_UNAVAILABLE
     return None
 
 
@@ -88,7 +100,8 @@ class EligibilityService:
         async with self._db.session() as session:
             repository = ModelRepository(session)
             model_views = await views(repository, tenant_id, await repository.models(tenant_id))
-        return [_judge(view, plan, settings, member.permissions) for view in model_views]
+        keyed = self._connections.keyed_platform_providers()
+        return [_judge(view, plan, settings, member.permissions, keyed) for view in model_views]
 
     async def resolve(self, workspace_id: str, user_id: str, model_id: str) -> Resolved:
         workspace_id = canonical_workspace_id(workspace_id)
@@ -104,13 +117,17 @@ class EligibilityService:
             if row is None:
                 raise NotFound("model not found", field="model_id")
             view = (await views(repository, tenant_id, [row]))[0]
-            eligibility = _judge(view, plan, settings, member.permissions)
+            keyed = self._connections.keyed_platform_providers()
+            eligibility = _judge(view, plan, settings, member.permissions, keyed)
             route = await self._connections.route(repository, row) if eligibility.usable else None
         cap = eligibility.setting.max_tokens_override
         max_output = min(row.max_output_tokens, cap) if cap else row.max_output_tokens
         return Resolved(eligibility, route, max_output)
 
 
-def _judge(view: ModelView, plan: str, settings: Settings, permissions: frozenset[str]) -> Eligibility:
+def _judge(
+    view: ModelView, plan: str, settings: Settings, permissions: frozenset[str], keyed: frozenset[str]
+) -> Eligibility:
     setting = settings.of(view.row.id)
-    return Eligibility(view, reason_for(view, plan=plan, setting=setting, permissions=permissions), setting)
+    reason = reason_for(view, plan=plan, setting=setting, permissions=permissions, keyed_providers=keyed)
+    return Eligibility(view, reason, setting)

@@ -99,6 +99,8 @@ async def model_platform(database_url: str, tmp_path: Path, redis_url: str) -> A
         login_rate_per_email=1000,
         grpc_deadline_seconds=5.0,
         openai_api_key=SecretStr(PLATFORM_OPENAI_KEY),
+        anthropic_api_key=SecretStr("sk-ant-platform"),
+        deepseek_api_key=SecretStr("sk-deepseek-platform"),
     )
     use_redis = make_url(database_url).get_backend_name() == "postgresql"
     deps = ServiceDeps(

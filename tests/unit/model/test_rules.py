@@ -8,7 +8,7 @@ from pydantic import SecretStr
 
 from db.models.model import ModelCatalog
 from services.model.catalog import ModelView
-from services.model.connections import check_base_url, platform_route
+from services.model.connections import check_base_url, keyed_platform_providers, platform_route
 from services.model.eligibility import Reason, reason_for, use_permission
 from services.model.prices import check_currency, check_price
 from services.model.workspace_models import Setting, Settings
@@ -16,6 +16,7 @@ from services.runtime.errors import BadInput
 from services.runtime.settings import Settings as PlatformSettings
 
 EVERY_USE = frozenset({"model:use:local", "model:use:free", "model:use:premium"})
+KEYED = frozenset({"openai"})
 
 
 def view(
@@ -50,7 +51,27 @@ def view(
 def test_reasons_in_order(
     model: ModelView, plan: str, setting: Setting, permissions: frozenset[str], expected: Reason | None
 ) -> None:
-    assert reason_for(model, plan=plan, setting=setting, permissions=permissions) == expected
+    assert (
+        reason_for(model, plan=plan, setting=setting, permissions=permissions, keyed_providers=KEYED)
+        == expected
+    )
+
+
+def test_a_platform_cloud_model_without_a_key_is_unavailable_and_the_rest_comes_first() -> None:
+    def reason(
+        model: ModelView, keyed: frozenset[str], permissions: frozenset[str] = EVERY_USE
+    ) -> Reason | None:
+        return reason_for(
+            model, plan="pro", setting=Setting("m"), permissions=permissions, keyed_providers=keyed
+        )
+
+    assert reason(view(), frozenset()) == Reason.PROVIDER_UNAVAILABLE
+    assert reason(view(), frozenset({"anthropic"})) == Reason.PROVIDER_UNAVAILABLE
+    assert reason(view(), frozenset(), permissions=frozenset()) == Reason.PERMISSION_REQUIRED
+    assert reason(view(is_local=True, installed=True), frozenset()) is None  # Ollama needs no key
+    tenant_model = view()
+    tenant_model.row.connection_id = "c"  # the tenant's own connection may be keyless (vLLM, LM Studio)
+    assert reason(tenant_model, frozenset()) is None
 
 
 def test_each_model_class_needs_its_own_permission() -> None:
@@ -101,3 +122,9 @@ def test_cached_settings_round_trip_and_default_to_enabled() -> None:
 
     assert decoded.of("a") == Setting("a", enabled=False, cost_override_micros=5, max_tokens_override=100)
     assert decoded.of("unlisted") == Setting("unlisted", enabled=True)
+
+
+def test_keyed_providers_are_the_ones_with_a_platform_key() -> None:
+    settings = PlatformSettings(openai_api_key=SecretStr("sk-x"), anthropic_api_key=SecretStr("  "))
+    assert keyed_platform_providers(settings) == frozenset({"openai"})
+    assert keyed_platform_providers(PlatformSettings()) == frozenset()
