@@ -283,7 +283,10 @@ def test_config_and_adapter_reprs_hide_the_key(kind: str) -> None:
 async def test_no_log_line_carries_the_key_or_the_conversation(
     provider: Provider, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # httpx and httpcore included, at their most talkative
+    # httpx and httpcore at their most talkative: named explicitly, since configure_logging (run by other
+    # tests in this process) pins those two loggers at WARNING.
+    for name in (None, "httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)
     await collect(provider.adapter(client).stream(provider.request()))
     provider.script.mode = "fail_status"
     provider.script.fail_status = 400
