@@ -1,1 +1,1 @@
-"""The billing service (placeholder until its issue: health answers, every RPC is UNIMPLEMENTED)."""
+"""The billing service: monthly quotas, atomic token reservations and the exact usage ledger (ledger.py)."""

@@ -1,14 +1,233 @@
-"""BillingService, not implemented yet (issue 5): every RPC answers UNIMPLEMENTED, health answers SERVING."""
+"""BillingService over gRPC: quotas, reservations, commits and the usage summary (issue 5). The rules live in
+ledger.py; plans, budgets, invoices and Stripe answer UNIMPLEMENTED until their issue."""
 
 from __future__ import annotations
 
-from geko.billing.v1 import billing_pb2_grpc
-from services.runtime.server import ServiceDeps, ServiceRegistration, unimplemented_service
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from db.models.base import PLANS
+from db.models.billing import UNLIMITED, Quota, TokenUsage
+from geko.billing.v1 import billing_pb2, billing_pb2_grpc
+from geko.model.v1 import model_pb2, model_pb2_grpc
+from services.billing.ledger import WARNING_RATIO, Caller, Ledger, month_key, month_start, turn_cost
+from services.model.access import PLAN_NAMES, WorkspaceAccess, canonical_workspace_id, require_user
+from services.runtime.errors import BadInput
+from services.runtime.ids import parse_id
+from services.runtime.messages import timestamp
+from services.runtime.server import ServiceDeps, ServiceRegistration
+from services.runtime.types import ServicerContext
+
+SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
+_PLAN = {name: value for value, name in PLAN_NAMES.items()}
+
+
+def _ratio(used: int, limit: int) -> float:
+    return 0.0 if limit == UNLIMITED or limit <= 0 else used / limit
+
+
+class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
+    def __init__(self, deps: ServiceDeps) -> None:
+        self._deps = deps
+        self._access = WorkspaceAccess(deps.channels)
+        self._ledger = Ledger(deps.database)
+
+    def _upgrade_url(self, workspace_id: str) -> str:
+        return f"{self._deps.settings.effective_public_url}/billing/upgrade?workspace={workspace_id}"
+
+    def _quota_message(self, quota: Quota) -> billing_pb2.Quota:
+        token_ratio = _ratio(quota.tokens_used, quota.tokens_limit)
+        request_ratio = _ratio(quota.requests_used, quota.requests_limit)
+        return billing_pb2.Quota(
+            workspace_id=quota.workspace_id,
+            plan=_PLAN[quota.plan],
+            tokens_limit=quota.tokens_limit,
+            tokens_used=quota.tokens_used,
+            tokens_reserved=quota.tokens_reserved,
+            requests_limit=quota.requests_limit,
+            requests_used=quota.requests_used,
+            reset_time=timestamp(quota.reset_at),
+            warning=max(token_ratio, request_ratio) >= WARNING_RATIO,
+            percent_used=token_ratio * 100,
+            tokens_remaining=UNLIMITED
+            if quota.tokens_limit == UNLIMITED
+            else max(0, quota.tokens_limit - quota.tokens_used - quota.tokens_reserved),
+            upgrade_url=self._upgrade_url(quota.workspace_id) if quota.plan != PLANS[-1] else "",
+        )
+
+    async def _caller(self, workspace_id: str) -> Caller:
+        """A member of the workspace (any role; NOT_FOUND otherwise) and their tenant's plan."""
+        principal = require_user()
+        workspace_id = canonical_workspace_id(workspace_id)
+        await self._access.member(workspace_id, "")
+        return Caller(principal.tenant_id or "", workspace_id, await self._access.tenant_plan())
+
+    async def _reservation_caller(self, reservation_id: str) -> Caller:
+        principal = require_user()
+        canonical = parse_id(reservation_id) if reservation_id.strip() else None
+        if canonical is None:
+            raise BadInput("reservation_id is not a reservation id", field="reservation_id")
+        return await self._caller(
+            await self._ledger.reservation_workspace(principal.tenant_id or "", canonical)
+        )
+
+    async def GetQuota(
+        self, request: billing_pb2.GetQuotaRequest, context: ServicerContext
+    ) -> billing_pb2.GetQuotaResponse:
+        quota = await self._ledger.quota(await self._caller(request.workspace_id))
+        return billing_pb2.GetQuotaResponse(quota=self._quota_message(quota))
+
+    async def ReserveTokens(
+        self, request: billing_pb2.ReserveTokensRequest, context: ServicerContext
+    ) -> billing_pb2.ReserveTokensResponse:
+        if request.estimated_tokens <= 0:
+            raise BadInput("estimated_tokens must be positive", field="estimated_tokens")
+        if not request.idempotency_key.strip():
+            raise BadInput("idempotency_key is required", field="idempotency_key")
+        if not request.model_id.strip():
+            raise BadInput("model_id is required", field="model_id")
+        caller = await self._caller(request.workspace_id)
+        reservation, quota = await self._ledger.reserve(
+            caller,
+            request.user_id or require_user().user_id or "",
+            request.model_id.strip(),
+            request.estimated_tokens,
+            request.idempotency_key.strip(),
+            self._upgrade_url(caller.workspace_id),
+        )
+        return billing_pb2.ReserveTokensResponse(
+            reservation_id=reservation.id,
+            reserved_tokens=reservation.tokens,
+            expire_time=timestamp(reservation.expires_at),
+            quota=self._quota_message(quota),
+        )
+
+    async def CommitUsage(
+        self, request: billing_pb2.CommitUsageRequest, context: ServicerContext
+    ) -> billing_pb2.CommitUsageResponse:
+        if not request.idempotency_key.strip():
+            raise BadInput("idempotency_key is required", field="idempotency_key")
+        if request.input_tokens < 0 or request.output_tokens < 0:
+            raise BadInput("token counts cannot be negative", field="input_tokens")
+        if not request.model_id.strip():
+            raise BadInput("model_id is required", field="model_id")
+        if request.reservation_id:
+            caller = await self._reservation_caller(request.reservation_id)
+        else:
+            caller = await self._caller(request.workspace_id)
+        used_at = request.usage_time.ToDatetime(UTC) if request.HasField("usage_time") else datetime.now(UTC)
+        price = await self._deps.channels.stub("model", model_pb2_grpc.ModelServiceStub).GetEffectivePrice(
+            model_pb2.GetEffectivePriceRequest(
+                model_id=request.model_id.strip(), workspace_id=caller.workspace_id, time=timestamp(used_at)
+            )
+        )
+        settled = await self._ledger.commit(
+            caller,
+            reservation_id=parse_id(request.reservation_id) or "" if request.reservation_id else "",
+            key=request.idempotency_key.strip(),
+            user_id=request.user_id or require_user().user_id or "",
+            model_id=request.model_id.strip(),
+            input_tokens=request.input_tokens,
+            output_tokens=request.output_tokens,
+            cost_micros=turn_cost(
+                request.input_tokens,
+                request.output_tokens,
+                price.input_price_per_1k_tokens_micros,
+                price.output_price_per_1k_tokens_micros,
+            ),
+            currency=price.currency or "USD",
+            used_at=used_at,
+        )
+        return billing_pb2.CommitUsageResponse(
+            record=_record_message(settled.record),
+            quota=self._quota_message(settled.quota),
+            duplicate=settled.duplicate,
+        )
+
+    async def ReleaseReservation(
+        self, request: billing_pb2.ReleaseReservationRequest, context: ServicerContext
+    ) -> billing_pb2.ReleaseReservationResponse:
+        caller = await self._reservation_caller(request.reservation_id)
+        quota = await self._ledger.release(caller, parse_id(request.reservation_id) or "")
+        return billing_pb2.ReleaseReservationResponse(quota=self._quota_message(quota))
+
+    async def GetUsage(
+        self, request: billing_pb2.GetUsageRequest, context: ServicerContext
+    ) -> billing_pb2.GetUsageResponse:
+        caller = await self._caller(request.workspace_id)
+        start = _parse_month(request.month)
+        rows = await self._ledger.usage(caller.tenant_id, caller.workspace_id, start, request.user_id)
+        return _usage_message(month_key(start), rows)
+
+
+def _parse_month(month: str) -> datetime:
+    if not month.strip():
+        return month_start(datetime.now(UTC))
+    try:
+        return datetime.strptime(month.strip(), "%Y-%m").replace(tzinfo=UTC)
+    except ValueError:
+        raise BadInput("month must be YYYY-MM", field="month") from None
+
+
+def _record_message(row: TokenUsage) -> billing_pb2.UsageRecord:
+    return billing_pb2.UsageRecord(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        user_id=row.user_id,
+        model_id=row.model_id,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost_micros=row.cost_micros,
+        currency=row.currency,
+        idempotency_key=row.idempotency_key,
+        usage_time=timestamp(row.used_at),
+        create_time=timestamp(row.created_at),
+    )
+
+
+def _usage_message(month: str, rows: list[TokenUsage]) -> billing_pb2.GetUsageResponse:
+    """Sums per model, per user and per UTC day (integer micros throughout)."""
+    groups: dict[str, dict[str, list[int]]] = {
+        "model": defaultdict(lambda: [0, 0, 0]),
+        "user": defaultdict(lambda: [0, 0, 0]),
+        "day": defaultdict(lambda: [0, 0, 0]),
+    }
+    for row in rows:
+        keys = {
+            "model": row.model_id,
+            "user": row.user_id,
+            "day": row.used_at.astimezone(UTC).date().isoformat(),
+        }
+        for group, key in keys.items():
+            sums = groups[group][key]
+            sums[0] += row.input_tokens
+            sums[1] += row.output_tokens
+            sums[2] += row.cost_micros
+    return billing_pb2.GetUsageResponse(
+        month=month,
+        input_tokens=sum(row.input_tokens for row in rows),
+        output_tokens=sum(row.output_tokens for row in rows),
+        requests=len(rows),
+        cost_micros=sum(row.cost_micros for row in rows),
+        currency=rows[0].currency if rows else "USD",
+        per_model=[
+            billing_pb2.ModelUsage(model_id=k, input_tokens=i, output_tokens=o, cost_micros=c)
+            for k, (i, o, c) in sorted(groups["model"].items())
+        ],
+        per_user=[
+            billing_pb2.UserUsage(user_id=k, input_tokens=i, output_tokens=o, cost_micros=c)
+            for k, (i, o, c) in sorted(groups["user"].items())
+        ],
+        daily=[
+            billing_pb2.DailyUsage(date=k, input_tokens=i, output_tokens=o, cost_micros=c)
+            for k, (i, o, c) in sorted(groups["day"].items())
+        ],
+    )
 
 
 def create(deps: ServiceDeps) -> ServiceRegistration:
-    return unimplemented_service(
-        "geko.billing.v1.BillingService",
-        billing_pb2_grpc.BillingServiceServicer,
-        billing_pb2_grpc.add_BillingServiceServicer_to_server,
+    return ServiceRegistration(
+        name=SERVICE_NAME,
+        servicer=BillingServicer(deps),
+        add_to_server=billing_pb2_grpc.add_BillingServiceServicer_to_server,
     )

@@ -10,10 +10,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from geko.chat.v1 import chat_pb2, chat_pb2_grpc
 from geko.memory.v1 import memory_pb2, memory_pb2_grpc
-from services.billing import servicer as billing_servicer
 from services.chat import servicer as chat_servicer
 from services.memory import servicer as memory_servicer
 from services.runtime.server import GrpcServer, ServiceDeps
@@ -30,11 +28,6 @@ CASES: dict[str, tuple[ModuleType, type[Any], Callable[[Any], Any]]] = {
         memory_servicer,
         memory_pb2_grpc.MemoryServiceStub,
         lambda s: s.ListConversations(memory_pb2.ListConversationsRequest()),
-    ),
-    "billing": (
-        billing_servicer,
-        billing_pb2_grpc.BillingServiceStub,
-        lambda s: s.GetQuota(billing_pb2.GetQuotaRequest()),
     ),
 }
 
