@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from sqlalchemy import update
 
+from db.models.billing import Quota
 from geko.billing.v1 import billing_pb2
 from geko.common.v1 import common_pb2
 from services.billing.ledger import RESERVATION_TTL, next_month_start, sweep_expired
@@ -249,3 +251,54 @@ async def test_bad_month_names_the_field(billing_platform: BillingPlatform) -> N
         )
 
     assert from_rpc_error(failure.value).field == "month"
+
+
+async def test_a_new_month_starts_fresh(billing_platform: BillingPlatform) -> None:
+    team = await billing_platform.team()
+    key = new_id()
+    held = await reserve(team, 2_000, key)
+    await commit(team, held.reservation_id, key, 1_000, 1_000)
+    async with team.platform.deps.database.transaction() as session:
+        await session.execute(
+            update(Quota)
+            .where(Quota.workspace_id == team.workspace_id)
+            .values(reset_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+    found = await quota(team)
+
+    assert (found.tokens_used, found.requests_used) == (0, 0)
+    assert found.reset_time.ToDatetime(UTC) == next_month_start(datetime.now(UTC))
+
+
+async def test_commit_without_a_reservation_is_still_recorded(billing_platform: BillingPlatform) -> None:
+    team = await billing_platform.team()
+
+    settled = await commit(team, "", new_id(), 300, 200)
+
+    assert settled.record.cost_micros == 500 * GPT4_MICROS_PER_1K // 1000
+    assert (settled.quota.tokens_used, settled.quota.requests_used) == (500, 1)
+
+
+async def test_a_member_of_another_workspace_of_the_tenant_is_not_found(
+    billing_platform: BillingPlatform,
+) -> None:
+    team = await billing_platform.team()
+    outsider = await team.person("cy")
+
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await team.bill.GetQuota(
+            billing_pb2.GetQuotaRequest(workspace_id=team.workspace_id), metadata=team.md(outsider)
+        )
+
+    assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_reserve_names_a_bad_field(billing_platform: BillingPlatform) -> None:
+    team = await billing_platform.team()
+
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await reserve(team, 0, new_id())
+
+    assert from_rpc_error(failure.value).field == "estimated_tokens"
+    assert (await quota(team)).requests_used == 0
