@@ -1,1 +1,1 @@
-"""The memory service (placeholder until its issue: health answers, every RPC is UNIMPLEMENTED)."""
+"""The memory service: conversations, their messages, and the context a chat sends to a model."""

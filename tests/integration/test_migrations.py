@@ -48,6 +48,7 @@ REVISION_TABLES = [
     ("005_audit_logs", {"audit_logs", "outbox_events"}),
     ("006_sessions_oauth_apikeys", {"refresh_tokens", "oauth_providers", "api_keys", "signing_keys"}),
     ("007_indexes_constraints", set()),
+    ("008_conversations_messages", {"conversations", "messages"}),
 ]
 HEAD = REVISION_TABLES[-1][0]
 

@@ -11,9 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from geko.chat.v1 import chat_pb2, chat_pb2_grpc
-from geko.memory.v1 import memory_pb2, memory_pb2_grpc
 from services.chat import servicer as chat_servicer
-from services.memory import servicer as memory_servicer
 from services.runtime.server import GrpcServer, ServiceDeps
 from services.runtime.settings import Settings
 
@@ -23,11 +21,6 @@ CASES: dict[str, tuple[ModuleType, type[Any], Callable[[Any], Any]]] = {
         chat_servicer,
         chat_pb2_grpc.ChatServiceStub,
         lambda s: s.CancelChat(chat_pb2.CancelChatRequest()),
-    ),
-    "memory": (
-        memory_servicer,
-        memory_pb2_grpc.MemoryServiceStub,
-        lambda s: s.ListConversations(memory_pb2.ListConversationsRequest()),
     ),
 }
 

@@ -1,0 +1,54 @@
+"""Context assembly: which stored messages a model sees, given its context window.
+
+Pure logic over rows already read, so the budget rules are unit-tested without a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from db.models.memory import Message
+
+# Without a tokenizer, a token is taken as four characters of text (the usual rule of thumb for English with
+# BPE tokenizers; it overestimates code less than it underestimates CJK, which a tokenizer will fix later).
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """chars/4, rounded up; any non-empty text costs at least one token."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def message_tokens(message: Message) -> int:
+    """The stored count when the writer recorded one (a user message's prompt size is unknown, an assistant
+    message's output_tokens is exact), else the chars/4 estimate."""
+    stored = message.output_tokens if message.role == "assistant" else 0
+    return stored or estimate_tokens(message.content)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    messages: list[Message]  # chronological; the system prompt (if any) is not among them
+    system_tokens: int
+    estimated_tokens: int
+    truncated: bool
+
+
+def assemble(history: Sequence[Message], *, system_prompt: str, budget: int) -> Context:
+    """The newest messages of `history` (chronological) whose tokens fit `budget` after the system prompt,
+    which is always kept even when it alone exceeds the budget. Stops at the first message that does not
+    fit, so the context never has a hole in the middle of the conversation."""
+    system_tokens = estimate_tokens(system_prompt)
+    used = system_tokens
+    kept: list[Message] = []
+    for message in reversed(history):
+        cost = message_tokens(message)
+        if used + cost > budget:
+            break
+        kept.append(message)
+        used += cost
+    kept.reverse()
+    return Context(
+        messages=kept, system_tokens=system_tokens, estimated_tokens=used, truncated=len(kept) < len(history)
+    )

@@ -1,0 +1,242 @@
+"""The memory service's rules: conversations belong to their creator in their workspace; messages are stored
+idempotently by id; context is the newest history that fits a model's window.
+
+Access (first cut): only the creator reads or changes a conversation, and only while they still hold the
+permission in its workspace (asked of WorkspaceService.CheckPermission with the caller's token): chat:view:own
+to read, chat:create to write, chat:delete to delete. Anything of another tenant or another user is NOT_FOUND;
+chat:view:workspace (reading colleagues' chats) is not served yet.
+Conversation changes are audited; messages are not (they are the content itself, and chat's usage records
+account for them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models.memory import Conversation, Message
+from services.events.audit import record_audit
+from services.memory.context import Context, assemble
+from services.memory.repository import ConversationRepository, MessageRepository
+from services.memory.titles import title_from_message, valid_title
+from services.model.access import WorkspaceAccess, canonical_workspace_id, require_user
+from services.runtime.clock import utcnow
+from services.runtime.context import Principal
+from services.runtime.database import Database
+from services.runtime.errors import BadInput, Conflict, NotFound
+from services.runtime.ids import new_id, parse_id
+from services.runtime.paging import Page, decode_page_token, encode_page_token, page_size
+
+SERVICE = "memory"
+CONVERSATION_NOT_FOUND = "conversation not found"
+VIEW = "chat:view:own"
+WRITE = "chat:create"
+DELETE = "chat:delete"
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """What AppendMessage stores; `message_id` empty lets the server choose."""
+
+    message_id: str
+    role: str
+    content: str
+    model_id: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    status: str = "complete"
+    turn_id: str = ""
+    tool_call_id: str = ""
+    tool_calls_json: str = ""
+
+
+def _conversation_id(raw: str) -> str:
+    if not raw.strip():
+        raise BadInput("conversation id is required", field="id")
+    canonical = parse_id(raw)
+    if canonical is None:
+        raise NotFound(CONVERSATION_NOT_FOUND)
+    return canonical
+
+
+class MemoryService:
+    def __init__(self, database: Database, access: WorkspaceAccess) -> None:
+        self._db = database
+        self._access = access
+
+    async def _owned(self, raw_id: str, permission: str) -> tuple[Principal, Conversation]:
+        """The caller's conversation, once they hold `permission` in its workspace (read outside any write
+        transaction: the permission check is a gRPC call)."""
+        conversation_id = _conversation_id(raw_id)
+        principal = require_user()
+        async with self._db.session() as session:
+            conversation = await ConversationRepository(session).owned(
+                tenant_id=principal.tenant_id, user_id=principal.user_id, conversation_id=conversation_id
+            )
+        if conversation is None:
+            raise NotFound(CONVERSATION_NOT_FOUND)
+        await self._access.require(conversation.workspace_id, permission)
+        return principal, conversation
+
+    async def create(self, *, workspace_id: str, title: str) -> Conversation:
+        principal = await self._access.require(workspace_id, WRITE)
+        conversation = Conversation(
+            id=new_id(),
+            tenant_id=principal.tenant_id,
+            workspace_id=canonical_workspace_id(workspace_id),
+            user_id=principal.user_id,
+            title=valid_title(title),
+        )
+        async with self._db.transaction() as session:
+            session.add(conversation)
+            await session.flush()
+            await self._audit(session, principal, conversation, "CONVERSATION_CREATED")
+        return conversation
+
+    async def get(self, conversation_id: str) -> Conversation:
+        return (await self._owned(conversation_id, VIEW))[1]
+
+    async def list_mine(
+        self, *, workspace_id: str, query: str, include_archived: bool, size: int, token: str
+    ) -> Page[Conversation]:
+        principal = await self._access.require(workspace_id, VIEW)
+        limit = page_size(size)
+        after_id = decode_page_token(token)
+        async with self._db.session() as session:
+            rows, total = await ConversationRepository(session).listed(
+                tenant_id=principal.tenant_id,
+                workspace_id=canonical_workspace_id(workspace_id),
+                user_id=principal.user_id,
+                query=query.strip(),
+                include_archived=include_archived,
+                after_id=after_id,
+                limit=limit + 1,
+            )
+        items = list(rows[:limit])
+        next_token = encode_page_token(items[-1].id) if len(rows) > limit else ""
+        return Page(items=items, next_page_token=next_token, total_size=total)
+
+    async def update(self, conversation_id: str, *, title: str | None, archived: bool | None) -> Conversation:
+        principal, found = await self._owned(conversation_id, WRITE)
+        new_title = valid_title(title) if title is not None else None
+        async with self._db.transaction() as session:
+            conversation = await ConversationRepository(session).owned(
+                tenant_id=principal.tenant_id, user_id=principal.user_id, conversation_id=found.id, lock=True
+            )
+            if conversation is None:
+                raise NotFound(CONVERSATION_NOT_FOUND)
+            changed: dict[str, object] = {}
+            if new_title is not None and new_title != conversation.title:
+                conversation.title = changed["title"] = new_title
+            if archived is not None and archived != (conversation.archived_at is not None):
+                conversation.archived_at = utcnow() if archived else None
+                changed["archived"] = archived
+            if changed:
+                await session.flush()
+                await self._audit(session, principal, conversation, "CONVERSATION_UPDATED", changed)
+        return conversation
+
+    async def delete(self, conversation_id: str) -> None:
+        principal, found = await self._owned(conversation_id, DELETE)
+        async with self._db.transaction() as session:
+            repository = ConversationRepository(session)
+            conversation = await repository.owned(
+                tenant_id=principal.tenant_id, user_id=principal.user_id, conversation_id=found.id, lock=True
+            )
+            if conversation is None:
+                raise NotFound(CONVERSATION_NOT_FOUND)
+            await self._audit(session, principal, conversation, "CONVERSATION_DELETED")
+            await repository.delete(conversation)
+
+    async def append(self, conversation_id: str, new: NewMessage) -> tuple[Message, Conversation]:
+        """Stores the message unless one with its id is already in this conversation (then that one is
+        returned unchanged); sets an empty title from the first user message."""
+        principal, found = await self._owned(conversation_id, WRITE)
+        message_id = new.message_id.strip() and parse_id(new.message_id)
+        if message_id is None:
+            raise BadInput("message_id must be a UUID (or empty)", field="message_id")
+        if not new.content and not new.tool_calls_json:
+            raise BadInput("content is required", field="content")
+        async with self._db.transaction() as session:
+            conversation = await ConversationRepository(session).owned(
+                tenant_id=principal.tenant_id, user_id=principal.user_id, conversation_id=found.id, lock=True
+            )
+            if conversation is None:
+                raise NotFound(CONVERSATION_NOT_FOUND)
+            messages = MessageRepository(session)
+            if message_id:
+                existing = await messages.get(message_id)
+                if existing is not None:
+                    if existing.conversation_id != conversation.id:
+                        raise Conflict("message_id is already used by another message", field="message_id")
+                    return existing, conversation
+            if (
+                new.role == "user"
+                and not conversation.title
+                and not await messages.has_user_message(conversation.id)
+            ):
+                conversation.title = title_from_message(new.content)
+            message = Message(
+                id=message_id or new_id(),
+                tenant_id=principal.tenant_id,
+                conversation_id=conversation.id,
+                role=new.role,
+                content=new.content,
+                model_id=new.model_id,
+                input_tokens=new.input_tokens,
+                output_tokens=new.output_tokens,
+                status=new.status,
+                turn_id=new.turn_id,
+                tool_call_id=new.tool_call_id,
+                tool_calls_json=new.tool_calls_json,
+                created_at=utcnow(),
+            )
+            session.add(message)
+            conversation.last_message_at = message.created_at
+            conversation.updated_at = message.created_at
+            await session.flush()
+        return message, conversation
+
+    async def messages(self, conversation_id: str, *, size: int, token: str) -> Page[Message]:
+        _, conversation = await self._owned(conversation_id, VIEW)
+        limit = page_size(size)
+        after_id = decode_page_token(token)
+        async with self._db.session() as session:
+            rows, total = await MessageRepository(session).listed(
+                conversation_id=conversation.id, after_id=after_id, limit=limit + 1
+            )
+        items = list(rows[:limit])
+        next_token = encode_page_token(items[-1].id) if len(rows) > limit else ""
+        return Page(items=items, next_page_token=next_token, total_size=total)
+
+    async def context(
+        self, conversation_id: str, *, context_window: int, max_output_tokens: int, system_prompt: str
+    ) -> Context:
+        if context_window <= 0:
+            raise BadInput("context_window must be positive", field="context_window")
+        if max_output_tokens < 0 or max_output_tokens >= context_window:
+            raise BadInput("max_output_tokens must be in 0..context_window-1", field="max_output_tokens")
+        _, conversation = await self._owned(conversation_id, VIEW)
+        async with self._db.session() as session:
+            history = await MessageRepository(session).history(conversation.id)
+        return assemble(history, system_prompt=system_prompt, budget=context_window - max_output_tokens)
+
+    @staticmethod
+    async def _audit(
+        session: AsyncSession,
+        principal: Principal,
+        conversation: Conversation,
+        action: str,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        await record_audit(
+            session,
+            service=SERVICE,
+            action=action,
+            tenant_id=principal.tenant_id,
+            workspace_id=conversation.workspace_id,
+            resource_type="conversation",
+            resource_id=conversation.id,
+            details=details,
+        )

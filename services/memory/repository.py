@@ -1,0 +1,111 @@
+"""Reads and writes of conversations and messages (the memory service's own tables only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models.memory import Conversation, Message
+from services.runtime.errors import BadInput
+
+_STALE_TOKEN = "page_token no longer points at a listed item; start again from the first page"
+
+
+class ConversationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def owned(
+        self, *, tenant_id: str, user_id: str, conversation_id: str, lock: bool = False
+    ) -> Conversation | None:
+        """The conversation when it belongs to this user of this tenant; None otherwise (NOT_FOUND)."""
+        query = select(Conversation).where(
+            Conversation.id == conversation_id,
+            Conversation.tenant_id == tenant_id,
+            Conversation.user_id == user_id,
+        )
+        if lock:
+            query = query.with_for_update()
+        return (await self._session.scalars(query)).one_or_none()
+
+    async def listed(
+        self,
+        *,
+        tenant_id: str,
+        workspace_id: str,
+        user_id: str,
+        query: str,
+        include_archived: bool,
+        after_id: str | None,
+        limit: int,
+    ) -> tuple[Sequence[Conversation], int]:
+        """One page of the user's conversations, newest activity (updated_at) first, and the total."""
+        scope: list[ColumnElement[bool]] = [
+            Conversation.tenant_id == tenant_id,
+            Conversation.workspace_id == workspace_id,
+            Conversation.user_id == user_id,
+        ]
+        if query:
+            scope.append(func.lower(Conversation.title).contains(query.lower(), autoescape=True))
+        if not include_archived:
+            scope.append(Conversation.archived_at.is_(None))
+        total = int(await self._session.scalar(select(func.count()).where(*scope)) or 0)
+        page: Select[Conversation] = select(Conversation).where(*scope)
+        if after_id is not None:
+            anchor = await self._session.get(Conversation, after_id)
+            if anchor is None or anchor.user_id != user_id or anchor.tenant_id != tenant_id:
+                raise BadInput(_STALE_TOKEN, field="page.page_token")
+            page = page.where(
+                or_(
+                    Conversation.updated_at < anchor.updated_at,
+                    and_(Conversation.updated_at == anchor.updated_at, Conversation.id < anchor.id),
+                )
+            )
+        rows = await self._session.scalars(
+            page.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit)
+        )
+        return rows.all(), total
+
+    async def delete(self, conversation: Conversation) -> None:
+        # Explicit for SQLite setups without foreign keys enforced; PostgreSQL's cascade would do the same.
+        await self._session.execute(delete(Message).where(Message.conversation_id == conversation.id))
+        await self._session.delete(conversation)
+
+
+class MessageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, message_id: str) -> Message | None:
+        return await self._session.get(Message, message_id)
+
+    async def has_user_message(self, conversation_id: str) -> bool:
+        query = select(Message.id).where(Message.conversation_id == conversation_id, Message.role == "user")
+        return (await self._session.scalar(query.limit(1))) is not None
+
+    async def listed(
+        self, *, conversation_id: str, after_id: str | None, limit: int
+    ) -> tuple[Sequence[Message], int]:
+        """One page of the conversation's messages, oldest first, and the total."""
+        scope = Message.conversation_id == conversation_id
+        total = int(await self._session.scalar(select(func.count()).where(scope)) or 0)
+        page = select(Message).where(scope)
+        if after_id is not None:
+            anchor = await self._session.get(Message, after_id)
+            if anchor is None or anchor.conversation_id != conversation_id:
+                raise BadInput(_STALE_TOKEN, field="page.page_token")
+            page = page.where(
+                or_(
+                    Message.created_at > anchor.created_at,
+                    and_(Message.created_at == anchor.created_at, Message.id > anchor.id),
+                )
+            )
+        rows = await self._session.scalars(page.order_by(Message.created_at, Message.id).limit(limit))
+        return rows.all(), total
+
+    async def history(self, conversation_id: str) -> Sequence[Message]:
+        """Every message of the conversation, oldest first (context assembly walks it from the end)."""
+        query = select(Message).where(Message.conversation_id == conversation_id)
+        return (await self._session.scalars(query.order_by(Message.created_at, Message.id))).all()
