@@ -104,6 +104,7 @@ class Ledger:
         ).scalar_one()
         if quota.tenant_id != caller.tenant_id:
             raise NotFound("workspace not found")
+        await self._expire_held(session, quota, now)
         if quota.reset_at <= now:
             quota.tokens_used = quota.requests_used = 0
             quota.reset_at = next_month_start(now)
@@ -112,6 +113,27 @@ class Ledger:
             quota.tokens_limit, quota.requests_limit = terms.tokens_limit, terms.requests_limit
         await session.flush()
         return quota
+
+    async def _expire_held(self, session: AsyncSession, quota: Quota, now: datetime) -> None:
+        """Gives back the workspace's reservations past their expiry before its quota is read, so a crashed
+        turn never blocks the limit even when no sweeper ran."""
+        expired = (
+            (
+                await session.execute(
+                    select(Reservation).where(
+                        Reservation.workspace_id == quota.workspace_id,
+                        Reservation.status == "held",
+                        Reservation.expires_at <= now,
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if expired:
+            for reservation in expired:
+                await self.give_back(session, reservation, "expired")
+            await session.refresh(quota)
 
     async def quota(self, caller: Caller) -> Quota:
         async with self._database.transaction() as session:

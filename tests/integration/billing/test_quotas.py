@@ -9,7 +9,7 @@ import grpc
 import pytest
 from sqlalchemy import update
 
-from db.models.billing import Quota
+from db.models.billing import Quota, Reservation
 from geko.billing.v1 import billing_pb2
 from geko.common.v1 import common_pb2
 from services.billing.ledger import RESERVATION_TTL, next_month_start, sweep_expired
@@ -302,3 +302,20 @@ async def test_reserve_names_a_bad_field(billing_platform: BillingPlatform) -> N
 
     assert from_rpc_error(failure.value).field == "estimated_tokens"
     assert (await quota(team)).requests_used == 0
+
+
+async def test_expired_reservations_stop_counting_without_a_sweeper(
+    billing_platform: BillingPlatform,
+) -> None:
+    team = await billing_platform.team()
+    held = await reserve(team, 5_000, new_id())
+    async with team.platform.deps.database.transaction() as session:
+        await session.execute(
+            update(Reservation)
+            .where(Reservation.id == held.reservation_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+    found = await quota(team)
+
+    assert (found.tokens_reserved, found.requests_used) == (0, 0)
