@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
+from sqlalchemy import select
 
+from db.models.outbox import OutboxEvent
 from geko.common.v1 import common_pb2
 from geko.memory.v1 import memory_pb2, memory_pb2_grpc
+from services.events.audit import AUDIT_TOPIC
 from services.runtime.errors import ErrorCode
 from services.runtime.ids import new_id
-from tests.integration.auth.harness import Platform, rpc_error
+from tests.integration.auth.harness import Platform, db_session, rpc_error
 from tests.integration.workspace.team import Person, Team, new_team
 
 pytestmark = pytest.mark.usefixtures("memory_platform")
@@ -279,3 +284,46 @@ async def test_context_keeps_the_system_prompt_and_drops_the_oldest_first(chats:
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert error.field == "context_window"
+
+
+async def test_concurrent_appends_with_one_id_store_one_message(chats: Chats) -> None:
+    conversation = await chats.create()
+    message_id = new_id()
+
+    answers = await asyncio.gather(
+        *(chats.append(conversation.id, f"try {index}", message_id=message_id) for index in range(4))
+    )
+
+    assert {answer.message.id for answer in answers} == {message_id}
+    assert len({answer.message.content for answer in answers}) == 1
+    listed = await chats.stub.ListMessages(
+        memory_pb2.ListMessagesRequest(conversation_id=conversation.id),
+        metadata=chats.team.md(chats.team.owner),
+    )
+    assert len(listed.messages) == 1
+
+
+async def test_conversation_changes_are_audited_in_the_outbox(
+    chats: Chats, memory_platform: Platform
+) -> None:
+    conversation = await chats.create("audited")
+    md = chats.team.md(chats.team.owner)
+    await chats.stub.UpdateConversation(
+        memory_pb2.UpdateConversationRequest(id=conversation.id, archived=True), metadata=md
+    )
+    await chats.stub.DeleteConversation(memory_pb2.DeleteConversationRequest(id=conversation.id), metadata=md)
+
+    async with db_session(memory_platform) as db:
+        rows = await db.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.topic == AUDIT_TOPIC, OutboxEvent.service == "memory")
+            .order_by(OutboxEvent.id)
+        )
+        payloads = [row.payload for row in rows if row.payload["resource_id"] == conversation.id]
+    assert [payload["action"] for payload in payloads] == [
+        "CONVERSATION_CREATED",
+        "CONVERSATION_UPDATED",
+        "CONVERSATION_DELETED",
+    ]
+    assert payloads[1]["details"] == {"archived": True}
+    assert {payload["actor_user_id"] for payload in payloads} == {chats.team.owner.user_id}
