@@ -22,9 +22,10 @@ def estimate_tokens(text: str) -> int:
 
 def message_tokens(message: Message) -> int:
     """The stored count when the writer recorded one (a user message's prompt size is unknown, an assistant
-    message's output_tokens is exact), else the chars/4 estimate."""
+    message's output_tokens is exact), else the chars/4 estimate of its text and tool calls. Never zero: a
+    stored message has content or tool calls."""
     stored = message.output_tokens if message.role == "assistant" else 0
-    return stored or estimate_tokens(message.content)
+    return stored or max(1, estimate_tokens(message.content + message.tool_calls_json))
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,9 +218,12 @@ class MemoryService:
         if max_output_tokens < 0 or max_output_tokens >= context_window:
             raise BadInput("max_output_tokens must be in 0..context_window-1", field="max_output_tokens")
         _, conversation = await self._owned(conversation_id, VIEW)
+        budget = context_window - max_output_tokens
         async with self._db.session() as session:
-            history = await MessageRepository(session).history(conversation.id)
-        return assemble(history, system_prompt=system_prompt, budget=context_window - max_output_tokens)
+            # A stored message costs at least one token, so at most `budget` of them fit; one more tells
+            # whether older ones were left out.
+            history = await MessageRepository(session).newest(conversation.id, budget + 1)
+        return assemble(history, system_prompt=system_prompt, budget=budget)
 
     @staticmethod
     async def _audit(

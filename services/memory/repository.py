@@ -105,7 +105,10 @@ class MessageRepository:
         rows = await self._session.scalars(page.order_by(Message.created_at, Message.id).limit(limit))
         return rows.all(), total
 
-    async def history(self, conversation_id: str) -> Sequence[Message]:
-        """Every message of the conversation, oldest first (context assembly walks it from the end)."""
+    async def newest(self, conversation_id: str, limit: int) -> list[Message]:
+        """The conversation's newest `limit` messages, oldest first."""
         query = select(Message).where(Message.conversation_id == conversation_id)
-        return (await self._session.scalars(query.order_by(Message.created_at, Message.id))).all()
+        rows = await self._session.scalars(
+            query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
+        )
+        return list(reversed(rows.all()))

@@ -275,6 +275,12 @@ async def test_context_keeps_the_system_prompt_and_drops_the_oldest_first(chats:
         memory_pb2.AssembleContextRequest(conversation_id=conversation.id, context_window=1000), metadata=md
     )
     assert [message.content[:1] for message in everything.messages] == ["a", "b", "c"]
+
+    tight = await chats.stub.AssembleContext(
+        memory_pb2.AssembleContextRequest(conversation_id=conversation.id, context_window=25), metadata=md
+    )
+    assert [message.content[:1] for message in tight.messages] == ["c"]
+    assert tight.truncated
     assert not everything.truncated
 
     code, error = await rpc_error(

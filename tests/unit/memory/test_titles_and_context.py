@@ -10,8 +10,14 @@ from services.memory.titles import title_from_message, valid_title
 from services.runtime.errors import BadInput
 
 
-def _message(content: str, role: str = "user", output_tokens: int = 0) -> Message:
-    return Message(conversation_id="c", role=role, content=content, output_tokens=output_tokens)
+def _message(content: str, role: str = "user", output_tokens: int = 0, tool_calls_json: str = "") -> Message:
+    return Message(
+        conversation_id="c",
+        role=role,
+        content=content,
+        output_tokens=output_tokens,
+        tool_calls_json=tool_calls_json,
+    )
 
 
 def test_title_from_a_short_message_is_the_message_on_one_line() -> None:
@@ -44,6 +50,11 @@ def test_estimate_is_chars_over_four_rounded_up() -> None:
 def test_assistant_stored_count_beats_the_estimate() -> None:
     assert message_tokens(_message("x" * 400, role="assistant", output_tokens=7)) == 7
     assert message_tokens(_message("x" * 400)) == 100
+
+
+def test_tool_calls_count_and_no_message_is_free() -> None:
+    assert message_tokens(_message("", role="assistant", tool_calls_json='[{"id": "call_1"}]')) == 5
+    assert message_tokens(_message("")) == 1
 
 
 def test_assemble_keeps_the_newest_that_fit_without_holes() -> None:
