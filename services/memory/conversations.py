@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.memory import Conversation, Message
@@ -156,11 +157,26 @@ class MemoryService:
         message_id = new.message_id.strip() and parse_id(new.message_id)
         if message_id is None:
             raise BadInput("message_id must be a UUID (or empty)", field="message_id")
-        if not new.content and not new.tool_calls_json:
-            raise BadInput("content is required", field="content")
+        if not new.content and not new.tool_calls_json and new.status == "complete":
+            raise BadInput("content is required (only a cut or failed message may be empty)", field="content")
+        try:
+            return await self._store(principal, found.id, message_id, new)
+        except IntegrityError:
+            # Another conversation stored this id between our look-up and our insert (this conversation's
+            # own appends are serialised by its row lock, so they find the message instead).
+            if message_id:
+                raise Conflict("message_id is already used by another message", field="message_id") from None
+            raise
+
+    async def _store(
+        self, principal: Principal, conversation_id: str, message_id: str, new: NewMessage
+    ) -> tuple[Message, Conversation]:
         async with self._db.transaction() as session:
             conversation = await ConversationRepository(session).owned(
-                tenant_id=principal.tenant_id, user_id=principal.user_id, conversation_id=found.id, lock=True
+                tenant_id=principal.tenant_id,
+                user_id=principal.user_id,
+                conversation_id=conversation_id,
+                lock=True,
             )
             if conversation is None:
                 raise NotFound(CONVERSATION_NOT_FOUND)

@@ -333,3 +333,23 @@ async def test_conversation_changes_are_audited_in_the_outbox(
     ]
     assert payloads[1]["details"] == {"archived": True}
     assert {payload["actor_user_id"] for payload in payloads} == {chats.team.owner.user_id}
+
+
+async def test_a_failed_message_may_be_empty_and_one_id_in_two_conversations_conflicts(chats: Chats) -> None:
+    first, second = await chats.create(), await chats.create()
+    failed = await chats.append(
+        first.id, "", role=ASSISTANT, status=memory_pb2.MESSAGE_STATUS_FAILED, model_id="gpt-4o-mini"
+    )
+    assert failed.message.status == memory_pb2.MESSAGE_STATUS_FAILED
+    assert failed.message.model_id == "gpt-4o-mini"
+
+    message_id = new_id()
+    outcomes = await asyncio.gather(
+        chats.append(first.id, "here", message_id=message_id),
+        chats.append(second.id, "there", message_id=message_id),
+        return_exceptions=True,
+    )
+    stored = [outcome for outcome in outcomes if isinstance(outcome, memory_pb2.AppendMessageResponse)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, grpc.aio.AioRpcError)]
+    assert len(stored) == 1
+    assert [error.code() for error in refused] == [grpc.StatusCode.ALREADY_EXISTS]
