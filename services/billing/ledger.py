@@ -132,7 +132,7 @@ class Ledger:
         )
         if expired:
             for reservation in expired:
-                await self.give_back(session, reservation, "expired")
+                await self.give_back(session, reservation, "expired", now)
             await session.refresh(quota)
 
     async def quota(self, caller: Caller) -> Quota:
@@ -195,9 +195,13 @@ class Ledger:
             await session.refresh(quota)
             return reservation, quota
 
-    async def give_back(self, session: AsyncSession, reservation: Reservation, status: str) -> None:
-        """Returns a held reservation's tokens (and, unless committed, its request) to the quota."""
-        returned_requests = 0 if status == "committed" else 1
+    async def give_back(
+        self, session: AsyncSession, reservation: Reservation, status: str, now: datetime
+    ) -> None:
+        """Returns a held reservation's tokens, and unless committed its request, to the quota. A request
+        reserved in an earlier month is not returned: that month's counts were already reset."""
+        same_month = reservation.created_at >= month_start(now)
+        returned_requests = 1 if status != "committed" and same_month else 0
         await session.execute(
             update(Quota)
             .where(Quota.workspace_id == reservation.workspace_id)
@@ -229,11 +233,12 @@ class Ledger:
 
     async def release(self, caller: Caller, reservation_id: str) -> Quota:
         """Idempotent: only a held reservation gives anything back."""
+        now = datetime.now(UTC)
         async with self._database.transaction() as session:
             reservation = await self._owned_reservation(session, caller.tenant_id, reservation_id)
             if reservation.status == "held":
-                await self.give_back(session, reservation, "released")
-            return await self._current_quota(session, caller, datetime.now(UTC))
+                await self.give_back(session, reservation, "released", now)
+            return await self._current_quota(session, caller, now)
 
     async def commit(
         self,
@@ -264,7 +269,7 @@ class Ledger:
             if reservation_id:
                 reservation = await self._owned_reservation(session, caller.tenant_id, reservation_id)
                 if reservation.status == "held":
-                    await self.give_back(session, reservation, "committed")
+                    await self.give_back(session, reservation, "committed", now)
                     request_counted = True
                 else:
                     reservation.status = "committed"
@@ -354,5 +359,5 @@ async def sweep_expired(database: Database, now: datetime | None = None) -> int:
             ).scalars()
         )
         for reservation in expired:
-            await ledger.give_back(session, reservation, "expired")
+            await ledger.give_back(session, reservation, "expired", moment)
     return len(expired)

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from db.models.billing import Quota, Reservation
 from geko.billing.v1 import billing_pb2
 from geko.common.v1 import common_pb2
-from services.billing.ledger import RESERVATION_TTL, next_month_start, sweep_expired
+from services.billing.ledger import RESERVATION_TTL, month_start, next_month_start, sweep_expired
 from services.runtime.errors import ErrorCode, from_rpc_error
 from services.runtime.ids import new_id
 from tests.integration.billing.harness import BillingPlatform, BillingTeam
@@ -319,3 +319,28 @@ async def test_expired_reservations_stop_counting_without_a_sweeper(
     found = await quota(team)
 
     assert (found.tokens_reserved, found.requests_used) == (0, 0)
+
+
+async def test_releasing_last_months_reservation_returns_no_request(
+    billing_platform: BillingPlatform,
+) -> None:
+    team = await billing_platform.team()
+    held = await reserve(team, 5_000, new_id())
+    last_month = month_start(datetime.now(UTC)) - timedelta(days=3)
+    async with team.platform.deps.database.transaction() as session:
+        await session.execute(
+            update(Reservation).where(Reservation.id == held.reservation_id).values(created_at=last_month)
+        )
+        await session.execute(
+            update(Quota)
+            .where(Quota.workspace_id == team.workspace_id)
+            .values(reset_at=month_start(datetime.now(UTC)))
+        )
+    assert (await quota(team)).requests_used == 0  # the new month has begun
+
+    released = await team.bill.ReleaseReservation(
+        billing_pb2.ReleaseReservationRequest(reservation_id=held.reservation_id),
+        metadata=team.md(team.owner),
+    )
+
+    assert (released.quota.tokens_reserved, released.quota.requests_used) == (0, 0)
