@@ -12,7 +12,7 @@ from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from geko.model.v1 import model_pb2, model_pb2_grpc
 from services.billing.ledger import WARNING_RATIO, Caller, Ledger, month_key, month_start, turn_cost
 from services.model.access import PLAN_NAMES, WorkspaceAccess, canonical_workspace_id, require_user
-from services.runtime.errors import BadInput
+from services.runtime.errors import BadInput, Forbidden
 from services.runtime.ids import parse_id
 from services.runtime.messages import timestamp
 from services.runtime.server import ServiceDeps, ServiceRegistration
@@ -62,6 +62,14 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         await self._access.member(workspace_id, "")
         return Caller(principal.tenant_id or "", workspace_id, await self._access.tenant_plan())
 
+    @staticmethod
+    def _user(requested: str) -> str:
+        """The signed-in caller's id: usage is recorded for who made the turn, never for a body's claim."""
+        user_id = require_user().user_id or ""
+        if requested.strip() and parse_id(requested) != user_id:
+            raise Forbidden("usage can only be reserved and committed for the signed-in caller")
+        return user_id
+
     async def _reservation_caller(self, reservation_id: str) -> Caller:
         principal = require_user()
         canonical = parse_id(reservation_id) if reservation_id.strip() else None
@@ -89,7 +97,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         caller = await self._caller(request.workspace_id)
         reservation, quota = await self._ledger.reserve(
             caller,
-            request.user_id or require_user().user_id or "",
+            self._user(request.user_id),
             request.model_id.strip(),
             request.estimated_tokens,
             request.idempotency_key.strip(),
@@ -125,7 +133,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             caller,
             reservation_id=parse_id(request.reservation_id) or "" if request.reservation_id else "",
             key=request.idempotency_key.strip(),
-            user_id=request.user_id or require_user().user_id or "",
+            user_id=self._user(request.user_id),
             model_id=request.model_id.strip(),
             input_tokens=request.input_tokens,
             output_tokens=request.output_tokens,
@@ -154,9 +162,18 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def GetUsage(
         self, request: billing_pb2.GetUsageRequest, context: ServicerContext
     ) -> billing_pb2.GetUsageResponse:
-        caller = await self._caller(request.workspace_id)
+        """Own usage needs usage:view:own; the workspace's, or another member's, usage:view:workspace."""
+        principal = require_user()
+        user_id = ""
+        if request.user_id.strip():
+            user_id = parse_id(request.user_id) or ""
+            if not user_id:
+                raise BadInput("user_id is not a user id", field="user_id")
+        own = user_id and user_id == principal.user_id
+        await self._access.require(request.workspace_id, "usage:view:own" if own else "usage:view:workspace")
         start = _parse_month(request.month)
-        rows = await self._ledger.usage(caller.tenant_id, caller.workspace_id, start, request.user_id)
+        workspace_id = canonical_workspace_id(request.workspace_id)
+        rows = await self._ledger.usage(principal.tenant_id or "", workspace_id, start, user_id)
         return _usage_message(month_key(start), rows)
 
 

@@ -344,3 +344,40 @@ async def test_releasing_last_months_reservation_returns_no_request(
     )
 
     assert (released.quota.tokens_reserved, released.quota.requests_used) == (0, 0)
+
+
+async def test_usage_of_the_workspace_needs_usage_view_workspace(billing_platform: BillingPlatform) -> None:
+    team = await billing_platform.team()
+    viewer = await team.join("viewer", name="vi")
+
+    own = await team.bill.GetUsage(
+        billing_pb2.GetUsageRequest(workspace_id=team.workspace_id, user_id=viewer.user_id),
+        metadata=team.md(viewer),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await team.bill.GetUsage(
+            billing_pb2.GetUsageRequest(workspace_id=team.workspace_id), metadata=team.md(viewer)
+        )
+
+    assert own.requests == 0
+    assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_reserving_for_someone_else_is_forbidden(billing_platform: BillingPlatform) -> None:
+    team = await billing_platform.team()
+    other = await team.join("editor", name="mo")
+
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await team.bill.ReserveTokens(
+            billing_pb2.ReserveTokensRequest(
+                workspace_id=team.workspace_id,
+                user_id=other.user_id,
+                model_id="gpt-4",
+                estimated_tokens=10,
+                idempotency_key=new_id(),
+            ),
+            metadata=team.md(team.owner),
+        )
+
+    assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert (await quota(team)).requests_used == 0
