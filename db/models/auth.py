@@ -20,7 +20,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.models.base import (
-    PLANS,
     UUID_TYPE,
     Base,
     CreatedAt,
@@ -31,6 +30,7 @@ from db.models.base import (
     Timestamps,
     one_of,
 )
+from services.runtime.plans import PLANS
 
 # Tenant-level roles; the same four names are the default workspace roles.
 USER_ROLES = ("owner", "admin", "editor", "viewer")

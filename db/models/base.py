@@ -63,9 +63,6 @@ JsonList = Annotated[list[Any], mapped_column(JSON_TYPE)]
 Micros = Annotated[int, mapped_column(BigInteger)]  # money: integer micro-units, never floats
 BigCount = Annotated[int, mapped_column(BigInteger)]
 
-# Billing plans, in the order they unlock things (tenants.plan, model_catalog.min_plan, quotas.plan).
-PLANS = ("free", "pro", "paygo")
-
 
 class Base(DeclarativeBase):
     """Declarative base of every GEKO table."""

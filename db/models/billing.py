@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.models.base import PLANS, Base, BigCount, CreatedAt, IdPk, IdRef, Micros, Timestamps, one_of
+from db.models.base import Base, BigCount, CreatedAt, IdPk, IdRef, Micros, Timestamps, one_of
+from services.runtime.plans import PLANS
 
 RESERVATION_STATUSES = ("held", "committed", "released", "expired")
 UNLIMITED = -1  # a tokens_limit / requests_limit meaning "no limit"

@@ -12,7 +12,6 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.models.base import (
-    PLANS,
     UUID_TYPE,
     Base,
     BigCount,
@@ -25,6 +24,7 @@ from db.models.base import (
     one_of,
 )
 from services.runtime.ids import new_id
+from services.runtime.plans import PLANS
 
 MODEL_TYPES = ("chat", "embedding", "image")
 PROVIDER_KINDS = ("openai", "anthropic", "ollama")

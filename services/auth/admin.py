@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from db.models.auth import Tenant, User
-from db.models.base import PLANS
 from services.auth.repository import AuthRepository
 from services.auth.service import create_account
 from services.auth.signing_keys import SigningKeyRing
 from services.runtime.emails import normalize_email
 from services.runtime.errors import BadInput, NotFound
 from services.runtime.ids import parse_id
+from services.runtime.plans import PLANS
 from services.runtime.server import ServiceDeps
 
 DEFAULT_LIST_LIMIT = 100

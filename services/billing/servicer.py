@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from db.models.base import PLANS
 from db.models.billing import UNLIMITED, Quota, TokenUsage
 from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from geko.model.v1 import model_pb2, model_pb2_grpc
 from services.billing.ledger import WARNING_RATIO, Caller, Ledger, month_key, month_start, turn_cost
-from services.model.access import PLAN_NAMES, WorkspaceAccess, canonical_workspace_id, require_user
+from services.runtime.access import PLAN_NAMES, WorkspaceAccess, canonical_workspace_id, require_user
 from services.runtime.errors import BadInput, Forbidden
 from services.runtime.ids import parse_id
 from services.runtime.messages import timestamp
+from services.runtime.plans import PLANS
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.runtime.types import ServicerContext
 

@@ -21,7 +21,7 @@ from services.events.audit import record_audit
 from services.memory.context import Context, assemble
 from services.memory.repository import ConversationRepository, MessageRepository
 from services.memory.titles import title_from_message, valid_title
-from services.model.access import WorkspaceAccess, canonical_workspace_id, require_user
+from services.runtime.access import WorkspaceAccess, canonical_workspace_id, require_user
 from services.runtime.clock import utcnow
 from services.runtime.context import Principal
 from services.runtime.database import Database

@@ -8,7 +8,7 @@ from db.models.memory import Conversation, Message
 from geko.common.v1 import common_pb2
 from geko.memory.v1 import memory_pb2, memory_pb2_grpc
 from services.memory.conversations import MemoryService, NewMessage
-from services.model.access import WorkspaceAccess
+from services.runtime.access import WorkspaceAccess
 from services.runtime.errors import BadInput
 from services.runtime.messages import timestamp
 from services.runtime.paging import Page

@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from db.models.base import PLANS
 from db.models.model import MODEL_TYPES, ModelCatalog, ModelPrice
 from services.events.audit import AuditAction, record_audit
-from services.model.access import require_tenant_admin, require_user
 from services.model.installs_repository import InstallsRepository
 from services.model.prices import DEFAULT_CURRENCY, check_currency, check_price
 from services.model.repository import CatalogQuery, ModelRepository
+from services.runtime.access import require_tenant_admin, require_user
 from services.runtime.clock import utcnow
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, Forbidden, NotFound
 from services.runtime.ids import parse_id
+from services.runtime.plans import PLANS
 
 SERVICE = "model"
 MAX_NAME_LENGTH = 255

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.model import PROVIDER_KINDS, ModelCatalog, ProviderConnection
 from services.events.audit import AuditAction, record_audit
-from services.model.access import require_tenant_admin
 from services.model.repository import ModelRepository, duplicates_as_conflict
+from services.runtime.access import require_tenant_admin
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, Conflict, InternalError, NotFound
 from services.runtime.ids import parse_id

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from db.models.model import ModelCatalog
-from services.model.access import WorkspaceAccess, canonical_workspace_id, plan_rank, require_user
 from services.model.catalog import ModelView, views
 from services.model.connections import ConnectionService, Route
 from services.model.repository import ModelRepository
 from services.model.workspace_models import Setting, Settings, WorkspaceModelService
+from services.runtime.access import WorkspaceAccess, canonical_workspace_id, plan_rank, require_user
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, NotFound
 

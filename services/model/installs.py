@@ -29,9 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models.model import ModelCatalog, ModelInstallJob
 from geko.model.v1 import model_pb2
 from services.events.audit import AuditAction, record_audit
-from services.model.access import WorkspaceAccess, canonical_workspace_id, require_user
 from services.model.installs_repository import TERMINAL_STATUSES, InstallsRepository
 from services.providers.ollama import OllamaClient, PullTotals, PullTracker
+from services.runtime.access import WorkspaceAccess, canonical_workspace_id, require_user
 from services.runtime.backends import Backends
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, GekoError, NotFound

@@ -14,8 +14,8 @@ from datetime import datetime
 
 from db.models.model import ModelCatalog, ModelPrice
 from services.events.audit import AuditAction, record_audit
-from services.model.access import TENANT_ADMIN_ROLES
 from services.model.repository import ModelRepository, duplicates_as_conflict
+from services.runtime.access import TENANT_ADMIN_ROLES
 from services.runtime.clock import utcnow
 from services.runtime.context import Principal, require_principal
 from services.runtime.database import Database

@@ -14,7 +14,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from db.models.model import ModelPrice, ProviderConnection
 from geko.common.v1 import common_pb2
 from geko.model.v1 import model_pb2, model_pb2_grpc
-from services.model.access import PLAN_NAMES, WorkspaceAccess, canonical_workspace_id
 from services.model.catalog import CatalogService, ModelChanges, ModelView, NewModel
 from services.model.connections import ConnectionChanges, ConnectionService
 from services.model.eligibility import Eligibility, EligibilityService, Reason
@@ -22,6 +21,7 @@ from services.model.installs import InstallService, job_message, progress_messag
 from services.model.prices import NewPrice, PriceService
 from services.model.repository import CatalogQuery
 from services.model.workspace_models import Setting, WorkspaceModelService
+from services.runtime.access import PLAN_NAMES, WorkspaceAccess, canonical_workspace_id
 from services.runtime.context import require_principal
 from services.runtime.errors import BadInput
 from services.runtime.messages import timestamp

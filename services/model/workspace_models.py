@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from db.models.model import ModelCatalog, WorkspaceModel
 from services.events.audit import AuditAction, record_audit
-from services.model.access import WorkspaceAccess, canonical_workspace_id
 from services.model.repository import ModelRepository, duplicates_as_conflict
+from services.runtime.access import WorkspaceAccess, canonical_workspace_id
 from services.runtime.backends import Cache
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, NotFound

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from db.models.base import PLANS
 from db.seed import DEFAULT_ROLE_PERMISSIONS, MODEL_CATALOG, PERMISSIONS, PLAN_QUOTAS, ROLE_DESCRIPTIONS
+from services.runtime.plans import PLANS
 
 REQUIRED_PERMISSIONS = {
     "chat:create", "chat:view:own", "chat:view:workspace", "chat:delete", "model:use:local", "model:use:free",

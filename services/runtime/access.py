@@ -1,14 +1,14 @@
-"""Who may do what with models. Workspace permissions are the workspace service's to decide (over gRPC, with
-the caller's token forwarded); provider connections and tenant models are tenant resources, so changing them
-needs the tenant-level role owner or admin carried by the caller's token; the tenant's plan comes from
-`AuthService.GetMe`.
+"""Who may do what, for every service that guards its data by workspace membership or tenant role.
+
+Workspace permissions are the workspace service's to decide (over gRPC, with the caller's token forwarded);
+provider connections and tenant models are tenant resources, so changing them needs the tenant-level role
+owner or admin carried by the caller's token; the tenant's plan comes from `AuthService.GetMe`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from db.models.base import PLANS
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
 from geko.common.v1 import common_pb2
 from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
@@ -16,6 +16,7 @@ from services.runtime.clients import Channels
 from services.runtime.context import Principal, require_principal
 from services.runtime.errors import BadInput, Forbidden, NotFound
 from services.runtime.ids import parse_id
+from services.runtime.plans import PLANS
 
 TENANT_ADMIN_ROLES = frozenset({"owner", "admin"})
 PLAN_NAMES = {common_pb2.PLAN_FREE: "free", common_pb2.PLAN_PRO: "pro", common_pb2.PLAN_PAYGO: "paygo"}
