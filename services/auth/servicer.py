@@ -21,17 +21,13 @@ from services.auth.service import AuthService, InvitationTarget, SignedIn
 from services.auth.signing_keys import SigningKeyRing
 from services.runtime.context import Principal
 from services.runtime.messages import timestamp
+from services.runtime.plans import PLAN_OF_NAME
 from services.runtime.secrets import load_secret_key
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.runtime.tokens import JwksTokenVerifier, TokenVerifier
 from services.runtime.types import ServicerContext
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
-PLAN_OF_NAME = {
-    "free": common_pb2.PLAN_FREE,
-    "pro": common_pb2.PLAN_PRO,
-    "paygo": common_pb2.PLAN_PAYGO,
-}
 
 
 def tenant_message(tenant: Tenant) -> auth_pb2.Tenant:

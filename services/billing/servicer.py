@@ -10,16 +10,15 @@ from db.models.billing import UNLIMITED, Quota, TokenUsage
 from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from geko.model.v1 import model_pb2, model_pb2_grpc
 from services.billing.ledger import WARNING_RATIO, Caller, Ledger, month_key, month_start, turn_cost
-from services.runtime.access import PLAN_NAMES, WorkspaceAccess, canonical_workspace_id, require_user
+from services.runtime.access import WorkspaceAccess, canonical_workspace_id, require_user
 from services.runtime.errors import BadInput, Forbidden
 from services.runtime.ids import parse_id
 from services.runtime.messages import timestamp
-from services.runtime.plans import PLANS
+from services.runtime.plans import PLAN_OF_NAME, PLANS
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.runtime.types import ServicerContext
 
 SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
-_PLAN = {name: value for value, name in PLAN_NAMES.items()}
 
 
 def _ratio(used: int, limit: int) -> float:
@@ -40,7 +39,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         request_ratio = _ratio(quota.requests_used, quota.requests_limit)
         return billing_pb2.Quota(
             workspace_id=quota.workspace_id,
-            plan=_PLAN[quota.plan],
+            plan=PLAN_OF_NAME[quota.plan],
             tokens_limit=quota.tokens_limit,
             tokens_used=quota.tokens_used,
             tokens_reserved=quota.tokens_reserved,

@@ -21,11 +21,12 @@ from services.model.installs import InstallService, job_message, progress_messag
 from services.model.prices import NewPrice, PriceService
 from services.model.repository import CatalogQuery
 from services.model.workspace_models import Setting, WorkspaceModelService
-from services.runtime.access import PLAN_NAMES, WorkspaceAccess, canonical_workspace_id
+from services.runtime.access import WorkspaceAccess, canonical_workspace_id
 from services.runtime.context import require_principal
 from services.runtime.errors import BadInput
 from services.runtime.messages import timestamp
 from services.runtime.paging import page_size
+from services.runtime.plans import PLAN_NAMES, PLAN_OF_NAME
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.runtime.types import ServicerContext
 
@@ -43,7 +44,6 @@ _KIND = {
     "ollama": model_pb2.PROVIDER_KIND_OLLAMA,
 }
 _KIND_NAME = {value: name for name, value in _KIND.items()}
-_PLAN = {name: value for value, name in PLAN_NAMES.items()}
 _REASON = {
     None: model_pb2.ELIGIBILITY_REASON_UNSPECIFIED,
     Reason.PLAN_REQUIRED: model_pb2.ELIGIBILITY_REASON_PLAN_REQUIRED,
@@ -64,7 +64,7 @@ def model_message(view: ModelView) -> model_pb2.Model:
         type=_TYPE.get(row.type, model_pb2.MODEL_TYPE_UNSPECIFIED),
         is_local=row.is_local,
         is_free=row.is_free,
-        min_plan=_PLAN.get(row.min_plan, common_pb2.PLAN_UNSPECIFIED),
+        min_plan=PLAN_OF_NAME.get(row.min_plan, common_pb2.PLAN_UNSPECIFIED),
         max_free_tokens_per_month=row.max_free_tokens_per_month or 0,
         context_window=row.context_window,
         max_output_tokens=row.max_output_tokens,
@@ -95,7 +95,7 @@ def eligible_message(eligibility: Eligibility) -> model_pb2.EligibleModel:
         model=model_message(eligibility.view),
         usable=eligibility.usable,
         reason=_REASON[eligibility.reason],
-        required_plan=_PLAN[eligibility.view.row.min_plan]
+        required_plan=PLAN_OF_NAME[eligibility.view.row.min_plan]
         if eligibility.reason is Reason.PLAN_REQUIRED
         else common_pb2.PLAN_UNSPECIFIED,
     )

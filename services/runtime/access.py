@@ -10,16 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
-from geko.common.v1 import common_pb2
 from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
 from services.runtime.clients import Channels
 from services.runtime.context import Principal, require_principal
 from services.runtime.errors import BadInput, Forbidden, NotFound
 from services.runtime.ids import parse_id
-from services.runtime.plans import PLANS
+from services.runtime.plans import PLAN_NAMES, PLANS
 
 TENANT_ADMIN_ROLES = frozenset({"owner", "admin"})
-PLAN_NAMES = {common_pb2.PLAN_FREE: "free", common_pb2.PLAN_PRO: "pro", common_pb2.PLAN_PAYGO: "paygo"}
 WORKSPACE_NOT_FOUND = "workspace not found"
 
 
