@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.workspace import Workspace
 from services.events.audit import AuditAction, record_audit
@@ -73,16 +76,7 @@ class WorkspaceService:
             await MemberRepository(session).add_member(
                 workspace_id=workspace.id, user_id=principal.user_id, role_id=owner.id
             )
-            await record_audit(
-                session,
-                service=SERVICE,
-                action=AuditAction.WORKSPACE_CREATED,
-                tenant_id=principal.tenant_id,
-                workspace_id=workspace.id,
-                resource_type="workspace",
-                resource_id=workspace.id,
-                details={"name": name},
-            )
+            await _record(session, AuditAction.WORKSPACE_CREATED, workspace, {"name": name})
         return workspace
 
     async def list_mine(self, *, size: int, token: str, show_deleted: bool) -> Page[Workspace]:
@@ -164,16 +158,7 @@ class WorkspaceService:
             if changed:
                 for key, value in changed.items():
                     setattr(workspace, key, value)
-                await record_audit(
-                    session,
-                    service=SERVICE,
-                    action=AuditAction.WORKSPACE_UPDATED,
-                    tenant_id=principal.tenant_id,
-                    workspace_id=workspace.id,
-                    resource_type="workspace",
-                    resource_id=workspace.id,
-                    details=changed,
-                )
+                await _record(session, AuditAction.WORKSPACE_UPDATED, workspace, changed)
             return workspace
 
     async def delete(self, workspace_id: str) -> Workspace:
@@ -189,15 +174,7 @@ class WorkspaceService:
             if workspace is None:
                 raise NotFound(NOT_FOUND_MESSAGE)
             workspace.deleted_at = utcnow()
-            await record_audit(
-                session,
-                service=SERVICE,
-                action=AuditAction.WORKSPACE_DELETED,
-                tenant_id=principal.tenant_id,
-                workspace_id=workspace.id,
-                resource_type="workspace",
-                resource_id=workspace.id,
-            )
+            await _record(session, AuditAction.WORKSPACE_DELETED, workspace)
         await self._permissions.invalidate(workspace.id)
         return workspace
 
@@ -228,14 +205,22 @@ class WorkspaceService:
             if workspace.deleted_at is None:
                 raise Conflict("the workspace is not deleted")
             workspace.deleted_at = None
-            await record_audit(
-                session,
-                service=SERVICE,
-                action=AuditAction.WORKSPACE_RESTORED,
-                tenant_id=principal.tenant_id,
-                workspace_id=workspace.id,
-                resource_type="workspace",
-                resource_id=workspace.id,
-            )
+            await _record(session, AuditAction.WORKSPACE_RESTORED, workspace)
         await self._permissions.invalidate(workspace.id)
         return workspace
+
+
+async def _record(
+    session: AsyncSession, action: AuditAction, workspace: Workspace, details: dict[str, Any] | None = None
+) -> None:
+    """A workspace's own audit event, in the transaction of the change it describes."""
+    await record_audit(
+        session,
+        service=SERVICE,
+        action=action,
+        tenant_id=workspace.tenant_id,
+        workspace_id=workspace.id,
+        resource_type="workspace",
+        resource_id=workspace.id,
+        details=details,
+    )
