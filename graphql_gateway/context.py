@@ -22,6 +22,9 @@ from strawberry.types import Info
 
 from geko.audit.v1 import audit_pb2_grpc
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
+from geko.billing.v1 import billing_pb2_grpc
+from geko.chat.v1 import chat_pb2_grpc
+from geko.memory.v1 import memory_pb2_grpc
 from geko.model.v1 import model_pb2_grpc
 from geko.workspace.v1 import workspace_pb2_grpc
 from graphql_gateway.auth.types import User
@@ -122,6 +125,18 @@ class GatewayContext:
     @property
     def audit(self) -> audit_pb2_grpc.AuditServiceStub:
         return self.stub("audit", audit_pb2_grpc.AuditServiceStub)
+
+    @property
+    def chat(self) -> chat_pb2_grpc.ChatServiceStub:
+        return self.stub("chat", chat_pb2_grpc.ChatServiceStub)
+
+    @property
+    def memory(self) -> memory_pb2_grpc.MemoryServiceStub:
+        return self.stub("memory", memory_pb2_grpc.MemoryServiceStub)
+
+    @property
+    def billing(self) -> billing_pb2_grpc.BillingServiceStub:
+        return self.stub("billing", billing_pb2_grpc.BillingServiceStub)
 
     def metadata(self) -> Sequence[tuple[str, str]]:
         """gRPC metadata for calls made for this caller. The token goes only once verified, so a stale
