@@ -37,7 +37,7 @@ MAX_REQUEST_ID_LENGTH = 64
 
 
 class AuditAction(StrEnum):
-    """Actions of issues 3 and 4; later issues add theirs (Record accepts any upper snake case name)."""
+    """Actions of issues 3, 4 and 5; later issues add theirs (Record accepts any upper snake case name)."""
 
     USER_REGISTERED = "USER_REGISTERED"
     USER_LOGIN = "USER_LOGIN"
@@ -72,6 +72,7 @@ class AuditAction(StrEnum):
     MODEL_INSTALLED = "MODEL_INSTALLED"
     MODEL_INSTALL_FAILED = "MODEL_INSTALL_FAILED"
     MODEL_REMOVED = "MODEL_REMOVED"
+    CHAT_COMPLETED = "CHAT_COMPLETED"
 
 
 async def record_audit(

@@ -9,15 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from db.models.memory import Message
-
-# Without a tokenizer, a token is taken as four characters of text (the usual rule of thumb for English with
-# BPE tokenizers; it overestimates code less than it underestimates CJK, which a tokenizer will fix later).
-CHARS_PER_TOKEN = 4
-
-
-def estimate_tokens(text: str) -> int:
-    """chars/4, rounded up; any non-empty text costs at least one token."""
-    return -(-len(text) // CHARS_PER_TOKEN)
+from services.runtime.token_estimate import estimate_tokens
 
 
 def message_tokens(message: Message) -> int:

@@ -100,6 +100,22 @@ class Settings(BaseSettings):
         "http://127.0.0.1:11434", description="The Ollama server of local models (chat, pull, delete)"
     )
 
+    chat_default_max_output_tokens: int = Field(
+        1024,
+        gt=0,
+        description="Output tokens a chat turn may produce (and reserves) when the client asks for no limit; "
+        "lowered to the model's own maximum",
+    )
+    chat_resume_grace_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How long a turn keeps generating after its last client went away, waiting to be resumed; "
+        "then it is cut (billed for what was produced)",
+    )
+    chat_event_ttl_seconds: float = Field(
+        600.0, gt=0, description="How long a turn's events stay resumable after its last event"
+    )
+
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool = Field(True, description="JSON log lines (false: human-readable)")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from db.models.memory import Message
-from services.memory.context import assemble, estimate_tokens, message_tokens
+from services.memory.context import assemble, message_tokens
 from services.memory.titles import title_from_message, valid_title
 from services.runtime.errors import BadInput
+from services.runtime.token_estimate import estimate_tokens
 
 
 def _message(content: str, role: str = "user", output_tokens: int = 0, tool_calls_json: str = "") -> Message:
