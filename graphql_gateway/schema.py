@@ -14,6 +14,8 @@ from graphql_gateway.auth.queries import AuthQueries
 from graphql_gateway.auth.subscriptions import AuthSubscriptions
 from graphql_gateway.errors import ShapeErrors, log_unexpected
 from graphql_gateway.limits import limit_extensions
+from graphql_gateway.memory.mutations import MemoryMutations
+from graphql_gateway.memory.queries import MemoryQueries
 from graphql_gateway.model.mutations import ModelMutations
 from graphql_gateway.model.queries import ModelQueries
 from graphql_gateway.model.subscriptions import ModelSubscriptions
@@ -21,8 +23,8 @@ from graphql_gateway.model.types import SCALARS
 from graphql_gateway.workspace.mutations import WorkspaceMutations
 from graphql_gateway.workspace.queries import WorkspaceQueries
 
-Query = merge_types("Query", (AuthQueries, WorkspaceQueries, AuditQueries, ModelQueries))
-Mutation = merge_types("Mutation", (AuthMutations, WorkspaceMutations, ModelMutations))
+Query = merge_types("Query", (AuthQueries, WorkspaceQueries, AuditQueries, ModelQueries, MemoryQueries))
+Mutation = merge_types("Mutation", (AuthMutations, WorkspaceMutations, ModelMutations, MemoryMutations))
 Subscription = merge_types("Subscription", (AuthSubscriptions, ModelSubscriptions))
 
 

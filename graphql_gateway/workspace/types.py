@@ -13,6 +13,7 @@ from strawberry.types import Info
 from geko.common.v1 import common_pb2
 from geko.workspace.v1 import workspace_pb2
 from graphql_gateway.auth.types import User
+from graphql_gateway.billing.types import Quota, Usage, workspace_quota, workspace_usage
 from graphql_gateway.common import to_datetime, to_optional_datetime
 from graphql_gateway.connections import Connection, paging_arguments, window
 from graphql_gateway.context import IsAuthenticated, context_of
@@ -186,6 +187,26 @@ class Workspace:
     )
     async def models(self, info: Info) -> list[WorkspaceModel]:
         return await workspace_models(context_of(info), self.id)
+
+    @strawberry.field(
+        description=(
+            "Tokens and requests used this month against the plan's limits (any member); a null limit "
+            "means unlimited."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
+    async def quota(self, info: Info) -> Quota:
+        return await workspace_quota(context_of(info), self.id)
+
+    @strawberry.field(
+        description=(
+            'Usage in one UTC month, "YYYY-MM" (the current one when omitted), per model, member and day '
+            "(needs usage:view:workspace)."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
+    async def usage(self, info: Info, month: str | None = None) -> Usage:
+        return await workspace_usage(context_of(info), self.id, month)
 
     @classmethod
     def from_proto(cls, workspace: workspace_pb2.Workspace) -> Workspace:
