@@ -56,9 +56,12 @@ def _within(
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """Whose quota a call reads. `plan` is None when the caller cannot know it (a service delivering for a
+    user, who has no token to ask AuthService.GetMe with): the quota row keeps its plan, a new row is free."""
+
     tenant_id: str
     workspace_id: str
-    plan: str
+    plan: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,7 @@ class Ledger:
     async def _current_quota(self, session: AsyncSession, caller: Caller, now: datetime) -> Quota:
         """The workspace's quota row for this month: created from the plan on first use, counts reset (and
         limits refreshed from the plan) once its window has passed or the plan changed."""
-        terms = PLAN_QUOTAS[caller.plan]
+        terms = PLAN_QUOTAS[caller.plan or "free"]
         insert = pg_insert if self._database.dialect == "postgresql" else sqlite_insert
         await session.execute(
             insert(Quota)
@@ -85,7 +88,7 @@ class Ledger:
                 id=new_id(),
                 tenant_id=caller.tenant_id,
                 workspace_id=caller.workspace_id,
-                plan=caller.plan,
+                plan=caller.plan or "free",
                 tokens_limit=terms.tokens_limit,
                 requests_limit=terms.requests_limit,
                 tokens_used=0,
@@ -108,7 +111,7 @@ class Ledger:
         if quota.reset_at <= now:
             quota.tokens_used = quota.requests_used = 0
             quota.reset_at = next_month_start(now)
-        if quota.plan != caller.plan:
+        if caller.plan is not None and quota.plan != caller.plan:
             quota.plan = caller.plan
             quota.tokens_limit, quota.requests_limit = terms.tokens_limit, terms.requests_limit
         await session.flush()

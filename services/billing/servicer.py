@@ -11,7 +11,8 @@ from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from geko.model.v1 import model_pb2, model_pb2_grpc
 from services.billing.ledger import WARNING_RATIO, Caller, Ledger, month_key, month_start, turn_cost
 from services.runtime.access import WorkspaceAccess, canonical_workspace_id, require_user
-from services.runtime.errors import BadInput, Forbidden
+from services.runtime.context import require_principal
+from services.runtime.errors import BadInput, Forbidden, NotFound
 from services.runtime.ids import parse_id
 from services.runtime.messages import timestamp
 from services.runtime.plans import PLAN_OF_NAME, PLANS
@@ -78,6 +79,27 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             await self._ledger.reservation_workspace(principal.tenant_id or "", canonical)
         )
 
+    async def _commit_caller(self, request: billing_pb2.CommitUsageRequest) -> tuple[Caller, str]:
+        """(whose quota, whose usage) of a commit: the signed-in user's, or — for the platform's service
+        identity delivering late (the usage outbox, the user's token long expired) — those the request names.
+        A service cannot ask AuthService.GetMe without a user, so its caller has no plan: the quota row's
+        plan stands."""
+        if not require_principal().is_service:
+            principal = require_user()
+            if request.tenant_id.strip() and parse_id(request.tenant_id) != principal.tenant_id:
+                raise BadInput("tenant_id is set only by services delivering for a user", field="tenant_id")
+            if request.reservation_id:
+                return await self._reservation_caller(request.reservation_id), self._user(request.user_id)
+            return await self._caller(request.workspace_id), self._user(request.user_id)
+        tenant_id = _required_id(request.tenant_id, "tenant_id")
+        caller = Caller(tenant_id, _required_id(request.workspace_id, "workspace_id"), plan=None)
+        user_id = _required_id(request.user_id, "user_id")
+        if request.reservation_id:
+            reservation_id = _required_id(request.reservation_id, "reservation_id")
+            if await self._ledger.reservation_workspace(tenant_id, reservation_id) != caller.workspace_id:
+                raise NotFound("reservation not found")
+        return caller, user_id
+
     async def GetQuota(
         self, request: billing_pb2.GetQuotaRequest, context: ServicerContext
     ) -> billing_pb2.GetQuotaResponse:
@@ -118,10 +140,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             raise BadInput("token counts cannot be negative", field="input_tokens")
         if not request.model_id.strip():
             raise BadInput("model_id is required", field="model_id")
-        if request.reservation_id:
-            caller = await self._reservation_caller(request.reservation_id)
-        else:
-            caller = await self._caller(request.workspace_id)
+        caller, user_id = await self._commit_caller(request)
         used_at = request.usage_time.ToDatetime(UTC) if request.HasField("usage_time") else datetime.now(UTC)
         price = await self._deps.channels.stub("model", model_pb2_grpc.ModelServiceStub).GetEffectivePrice(
             model_pb2.GetEffectivePriceRequest(
@@ -132,7 +151,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             caller,
             reservation_id=parse_id(request.reservation_id) or "" if request.reservation_id else "",
             key=request.idempotency_key.strip(),
-            user_id=self._user(request.user_id),
+            user_id=user_id,
             model_id=request.model_id.strip(),
             input_tokens=request.input_tokens,
             output_tokens=request.output_tokens,
@@ -174,6 +193,13 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         workspace_id = canonical_workspace_id(request.workspace_id)
         rows = await self._ledger.usage(principal.tenant_id or "", workspace_id, start, user_id)
         return _usage_message(month_key(start), rows)
+
+
+def _required_id(value: str, field: str) -> str:
+    canonical = parse_id(value) if value.strip() else None
+    if canonical is None:
+        raise BadInput(f"{field} is required (an id)", field=field)
+    return canonical
 
 
 def _parse_month(month: str) -> datetime:

@@ -5,17 +5,18 @@ ahead; PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, so relays in several pro
 row), delivers them without holding any lock (in the embedded mode the recipient writes to the same SQLite
 file), then marks each delivered or failed. A failed row is retried with exponential backoff (capped at
 `MAX_BACKOFF`); a row whose lease ran out (its relay died mid-delivery) is claimed again. Recipients are
-idempotent by the row's id, so a second delivery records nothing new. Delivered rows are pruned after
-`RETENTION`.
+idempotent (audit by the row's id, billing by the commit's idempotency key), so a second delivery records
+nothing new. Delivered rows are pruned after `RETENTION`.
 
-It handles topic "audit" (to `AuditService.Record`, authenticated with the platform's service token); rows
-of other topics are left to the relays of their own recipients.
+Each topic has one sender in the relay's dispatch table, all authenticated with the platform's service token:
+"audit" → `AuditService.Record`, "usage" → `BillingService.CommitUsage`. Rows are delivered in order per
+topic; a recipient that is down holds back its own topic's rows, not the others'.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,8 +26,10 @@ from sqlalchemy import delete, select, update
 
 from db.models.outbox import OutboxEvent
 from geko.audit.v1 import audit_pb2, audit_pb2_grpc
+from geko.billing.v1 import billing_pb2_grpc
 from services.events.audit import AUDIT_TOPIC, audit_event_message
 from services.events.outbox import Waiter, register_waiter, unregister_waiter
+from services.events.usage import USAGE_TOPIC, usage_commit_request
 from services.runtime.clients import Channels
 from services.runtime.clock import utcnow
 from services.runtime.database import Database
@@ -54,8 +57,18 @@ log = get_logger(__name__)
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     id: str
+    topic: str
     payload: dict[str, Any]
     attempts: int
+
+
+@dataclass(slots=True)
+class _Failure:
+    """A row that failed, and — when its recipient is down — the rows of its topic not tried after it."""
+
+    row: _Claimed
+    error: str
+    postponed: list[_Claimed]
 
 
 def backoff(attempts: int) -> timedelta:
@@ -85,6 +98,10 @@ class OutboxRelay:
         self._services = tuple(services)
         self._poll_seconds = poll_seconds
         self._metadata = service_metadata(settings)
+        self._senders: dict[str, Callable[[_Claimed], Awaitable[None]]] = {
+            AUDIT_TOPIC: self._record_audit,
+            USAGE_TOPIC: self._commit_usage,
+        }
         self._drain_lock = asyncio.Lock()
         self._waiter: Waiter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -130,7 +147,7 @@ class OutboxRelay:
             result = await session.execute(
                 delete(OutboxEvent).where(
                     OutboxEvent.service.in_(self._services),
-                    OutboxEvent.topic == AUDIT_TOPIC,
+                    OutboxEvent.topic.in_(self._senders),
                     OutboxEvent.delivered_at < utcnow() - older_than,
                 )
             )
@@ -158,7 +175,7 @@ class OutboxRelay:
             select(OutboxEvent)
             .where(
                 OutboxEvent.service.in_(self._services),
-                OutboxEvent.topic == AUDIT_TOPIC,
+                OutboxEvent.topic.in_(self._senders),
                 OutboxEvent.delivered_at.is_(None),
                 OutboxEvent.available_at <= now,
             )
@@ -171,41 +188,45 @@ class OutboxRelay:
             rows = list(await session.scalars(query))
             for row in rows:
                 row.available_at = now + LEASE
-            return [_Claimed(row.id, dict(row.payload), row.attempts) for row in rows]
+            return [_Claimed(row.id, row.topic, dict(row.payload), row.attempts) for row in rows]
 
     async def _deliver(self, claimed: list[_Claimed]) -> tuple[int, bool]:
-        """Sends `claimed` in order; (how many went through, whether a failure stopped the batch)."""
-        total = 0
+        """Sends `claimed` in order; (how many went through, whether a recipient is down). A row's own failure
+        skips that row; a failure of its recipient postpones the rest of that topic's rows."""
         delivered: list[str] = []
-        for index, row in enumerate(claimed):
+        failures: list[_Failure] = []
+        down: dict[str, _Failure] = {}
+        for row in claimed:
+            if row.topic in down:
+                down[row.topic].postponed.append(row)
+                continue
             try:
-                await self._send(row)
+                await self._senders[row.topic](row)
             except Exception as error:
-                systemic = isinstance(error, GekoError) and error.code not in ROW_ERRORS
-                reason = _describe(error)
+                failure = _Failure(row, _describe(error), [])
                 log.warning(
-                    "outbox_delivery_failed", event_id=row.id, attempts=row.attempts + 1, error=reason
+                    "outbox_delivery_failed", event_id=row.id, attempts=row.attempts + 1, error=failure.error
                 )
-                postponed = claimed[index + 1 :] if systemic else []
-                await self._settle(delivered, (row, reason), postponed)
-                total, delivered = total + len(delivered), []
-                if systemic:
-                    return total, True
+                failures.append(failure)
+                if isinstance(error, GekoError) and error.code not in ROW_ERRORS:
+                    down[row.topic] = failure
                 continue
             delivered.append(row.id)
-        await self._settle(delivered, None, [])
-        return total + len(delivered), False
+        await self._settle(delivered, failures)
+        return len(delivered), bool(down)
 
-    async def _send(self, row: _Claimed) -> None:
+    async def _record_audit(self, row: _Claimed) -> None:
         stub = self._channels.stub("audit", audit_pb2_grpc.AuditServiceStub)
         request = audit_pb2.RecordRequest(event=audit_event_message(row.id, row.payload))
         await stub.Record(request, metadata=self._metadata)
 
-    async def _settle(
-        self, delivered: list[str], failure: tuple[_Claimed, str] | None, postponed: list[_Claimed]
-    ) -> None:
-        """Marks delivered rows, the failed one (with its backoff) and the rows not tried after it."""
-        if not delivered and failure is None:
+    async def _commit_usage(self, row: _Claimed) -> None:
+        stub = self._channels.stub("billing", billing_pb2_grpc.BillingServiceStub)
+        await stub.CommitUsage(usage_commit_request(row.payload), metadata=self._metadata)
+
+    async def _settle(self, delivered: list[str], failures: list[_Failure]) -> None:
+        """Marks delivered rows, each failed one (with its backoff) and the rows postponed behind it."""
+        if not delivered and not failures:
             return
         now = utcnow()
         async with self._database.transaction() as session:
@@ -215,18 +236,19 @@ class OutboxRelay:
                     .where(OutboxEvent.id.in_(delivered))
                     .values(delivered_at=now, last_error=None)
                 )
-            if failure is not None:
-                row, error = failure
-                retry_at = now + backoff(row.attempts + 1)
+            for failure in failures:
+                retry_at = now + backoff(failure.row.attempts + 1)
                 await session.execute(
                     update(OutboxEvent)
-                    .where(OutboxEvent.id == row.id)
-                    .values(attempts=OutboxEvent.attempts + 1, last_error=error, available_at=retry_at)
+                    .where(OutboxEvent.id == failure.row.id)
+                    .values(
+                        attempts=OutboxEvent.attempts + 1, last_error=failure.error, available_at=retry_at
+                    )
                 )
-                if postponed:
+                if failure.postponed:
                     await session.execute(
                         update(OutboxEvent)
-                        .where(OutboxEvent.id.in_([other.id for other in postponed]))
+                        .where(OutboxEvent.id.in_([other.id for other in failure.postponed]))
                         .values(available_at=retry_at)
                     )
 

@@ -126,18 +126,20 @@ class GetQuotaResponse(_message.Message):
     def __init__(self, quota: _Optional[_Union[Quota, _Mapping]] = ...) -> None: ...
 
 class ReserveTokensRequest(_message.Message):
-    __slots__ = ("workspace_id", "user_id", "model_id", "estimated_tokens", "idempotency_key")
+    __slots__ = ("workspace_id", "user_id", "model_id", "estimated_tokens", "idempotency_key", "model_free_tokens_cap")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FREE_TOKENS_CAP_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     user_id: str
     model_id: str
     estimated_tokens: int
     idempotency_key: str
-    def __init__(self, workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ..., model_id: _Optional[str] = ..., estimated_tokens: _Optional[int] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    model_free_tokens_cap: int
+    def __init__(self, workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ..., model_id: _Optional[str] = ..., estimated_tokens: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., model_free_tokens_cap: _Optional[int] = ...) -> None: ...
 
 class ReserveTokensResponse(_message.Message):
     __slots__ = ("reservation_id", "reserved_tokens", "expire_time", "quota")
@@ -152,7 +154,7 @@ class ReserveTokensResponse(_message.Message):
     def __init__(self, reservation_id: _Optional[str] = ..., reserved_tokens: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quota: _Optional[_Union[Quota, _Mapping]] = ...) -> None: ...
 
 class CommitUsageRequest(_message.Message):
-    __slots__ = ("reservation_id", "idempotency_key", "input_tokens", "output_tokens", "model_id", "workspace_id", "user_id", "usage_time")
+    __slots__ = ("reservation_id", "idempotency_key", "input_tokens", "output_tokens", "model_id", "workspace_id", "user_id", "usage_time", "tenant_id")
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +163,7 @@ class CommitUsageRequest(_message.Message):
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     USAGE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     reservation_id: str
     idempotency_key: str
     input_tokens: int
@@ -169,7 +172,8 @@ class CommitUsageRequest(_message.Message):
     workspace_id: str
     user_id: str
     usage_time: _timestamp_pb2.Timestamp
-    def __init__(self, reservation_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., model_id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ..., usage_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    tenant_id: str
+    def __init__(self, reservation_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., model_id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ..., usage_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant_id: _Optional[str] = ...) -> None: ...
 
 class CommitUsageResponse(_message.Message):
     __slots__ = ("record", "quota", "duplicate")
