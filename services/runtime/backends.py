@@ -1,18 +1,20 @@
-"""Cache, rate limiter and pub/sub behind one interface: Redis when REDIS_URL is set, in-process otherwise.
+"""Cache, rate limiter, pub/sub and event log behind one interface: Redis when REDIS_URL is set, in-process
+otherwise.
 
 The embedded mode (one process) needs no Redis; the distributed mode shares state between replicas through it.
-Both implementations pass the same contract tests (tests/unit/runtime/test_backends.py).
+Both implementations pass the same contract tests (tests/unit/runtime/test_backends.py, test_event_log.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, cast
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -78,6 +80,29 @@ class PubSub(Protocol):
         ...
 
 
+class EventLog(Protocol):
+    """Numbered events kept for a while, readable from any process: a chat turn's stream, which a client that
+    lost its connection reads again from the last sequence number it saw."""
+
+    async def append(self, stream: str, entries: Sequence[tuple[int, bytes]], ttl_seconds: float) -> None:
+        """Adds entries (seq, data) in order; seqs are positive and strictly increasing across calls for one
+        stream (the writer numbers them; a seq <= the last one raises ValueError and nothing is appended).
+        Each call (re)sets the stream's expiry to ttl_seconds from now."""
+        ...
+
+    async def read(
+        self, stream: str, after: int, *, wait_seconds: float = 0.0, limit: int = 1000
+    ) -> list[tuple[int, bytes]]:
+        """Entries with seq > after, oldest first, at most `limit`. When there are none and wait_seconds > 0,
+        waits up to that long for the next append and returns what arrived (possibly []). Never raises for an
+        unknown or expired stream: that's []."""
+        ...
+
+    async def last_seq(self, stream: str) -> int:
+        """The highest seq appended so far; 0 for an unknown or expired stream."""
+        ...
+
+
 def _retry_after(ttl_seconds: float) -> int:
     return max(1, math.ceil(ttl_seconds))
 
@@ -86,6 +111,24 @@ def _decision(count: int, limit: int, ttl_seconds: float) -> RateDecision:
     if count <= limit:
         return RateDecision(allowed=True, remaining=limit - count, retry_after_seconds=0)
     return RateDecision(allowed=False, remaining=0, retry_after_seconds=_retry_after(ttl_seconds))
+
+
+def _check_append(entries: Sequence[tuple[int, bytes]], ttl_seconds: float) -> None:
+    """The checks both event logs make before touching anything: positive, strictly increasing seqs."""
+    if ttl_seconds <= 0:
+        raise ValueError("ttl_seconds must be positive")
+    previous = 0
+    for seq, _ in entries:
+        if seq <= previous:
+            raise ValueError(f"event seq {seq} is not greater than {previous}")
+        previous = seq
+
+
+def _check_read(wait_seconds: float, limit: int) -> None:
+    if wait_seconds < 0:
+        raise ValueError("wait_seconds must not be negative")
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
 
 
 _CLOSED = object()
@@ -260,6 +303,95 @@ class MemoryPubSub:
                 await subscription.aclose()
 
 
+@dataclass(slots=True)
+class _MemoryStream:
+    entries: list[tuple[int, bytes]]
+    expires_at: float
+
+
+class MemoryEventLog:
+    """Per-stream lists with an expiry on a monotonic clock; a reader waiting on a stream holds a future that
+    only an append to that stream resolves. Expired streams go when touched and in a sweep at most every
+    `purge_interval` seconds, so a long-running process keeps only live streams."""
+
+    def __init__(self, clock: Clock = time.monotonic, purge_interval: float = 10.0) -> None:
+        self._clock = clock
+        self._purge_interval = purge_interval
+        self._streams: dict[str, _MemoryStream] = {}
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._next_purge = clock() + purge_interval
+
+    def _maybe_purge(self, now: float) -> None:
+        if now < self._next_purge:
+            return
+        self._next_purge = now + self._purge_interval
+        for name in [name for name, s in self._streams.items() if s.expires_at <= now]:
+            del self._streams[name]
+
+    def _live(self, stream: str) -> _MemoryStream | None:
+        now = self._clock()
+        self._maybe_purge(now)
+        found = self._streams.get(stream)
+        if found is not None and found.expires_at <= now:
+            del self._streams[stream]
+            return None
+        return found
+
+    async def append(self, stream: str, entries: Sequence[tuple[int, bytes]], ttl_seconds: float) -> None:
+        _check_append(entries, ttl_seconds)
+        found = self._live(stream)
+        if found is None and not entries:
+            return
+        if found is not None and found.entries and entries and entries[0][0] <= found.entries[-1][0]:
+            raise ValueError(f"event seq {entries[0][0]} is not greater than {found.entries[-1][0]}")
+        if found is None:
+            found = self._streams[stream] = _MemoryStream(entries=[], expires_at=0.0)
+        found.entries.extend((seq, bytes(data)) for seq, data in entries)
+        found.expires_at = self._clock() + ttl_seconds
+        if entries:
+            for waiter in self._waiters.pop(stream, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _after(self, stream: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        found = self._live(stream)
+        if found is None:
+            return []
+        start = bisect.bisect_right(found.entries, after, key=lambda entry: entry[0])
+        return found.entries[start : start + limit]
+
+    async def read(
+        self, stream: str, after: int, *, wait_seconds: float = 0.0, limit: int = 1000
+    ) -> list[tuple[int, bytes]]:
+        _check_read(wait_seconds, limit)
+        found = self._after(stream, after, limit)
+        if found or wait_seconds == 0:
+            return found
+        try:
+            async with asyncio.timeout(wait_seconds):
+                while not found:
+                    await self._next_append(stream)
+                    found = self._after(stream, after, limit)
+        except TimeoutError:
+            pass
+        return found
+
+    async def _next_append(self, stream: str) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(stream, set())
+        waiters.add(waiter)
+        try:
+            await waiter
+        finally:
+            waiters.discard(waiter)
+            if not waiters and self._waiters.get(stream) is waiters:
+                del self._waiters[stream]
+
+    async def last_seq(self, stream: str) -> int:
+        found = self._live(stream)
+        return found.entries[-1][0] if found is not None and found.entries else 0
+
+
 # ---- Redis -----------------------------------------------------------------------------------------------
 
 # INCRBY, then start the expiry if the key has none; returns {value, pttl} in one atomic step.
@@ -271,6 +403,21 @@ if ttl < 0 and tonumber(ARGV[2]) > 0 then
   ttl = tonumber(ARGV[2])
 end
 return {value, ttl}
+"""
+
+
+# Appends (seq, data) pairs unless the first seq is not above the stream's last one, then (re)starts the
+# expiry; atomic, so a rejected append writes nothing. ARGV: ttl ms, then seq, data, seq, data, ...
+_APPEND_SCRIPT = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+if last and #ARGV > 1 and tonumber(ARGV[2]) <= tonumber(string.match(last[1], '^(%d+)-')) then
+  return 0
+end
+for i = 2, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], ARGV[i] .. '-1', 'd', ARGV[i + 1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
 """
 
 
@@ -380,6 +527,60 @@ class RedisPubSub:
             await subscription.aclose()
 
 
+def _seq(entry_id: bytes) -> int:
+    return int(entry_id.split(b"-", 1)[0])
+
+
+# Stream entries as redis-py returns them to a client without decode_responses (as create_backends makes).
+_RawEntries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+def _entries(raw: _RawEntries) -> list[tuple[int, bytes]]:
+    return [(_seq(entry_id), fields[b"d"]) for entry_id, fields in raw]
+
+
+class RedisEventLog:
+    """One Redis stream per event stream; the entry id `{seq}-1` makes the writer's seq the id, so
+    XRANGE/XREAD "after an id" is exactly "seq > after". A waiting read is XREAD BLOCK and holds a pool
+    connection while it waits."""
+
+    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+        self._client = client
+        self._prefix = key_prefix
+        self._append_script = client.register_script(_APPEND_SCRIPT)
+
+    def _key(self, stream: str) -> str:
+        return f"{self._prefix}events:{stream}"
+
+    async def append(self, stream: str, entries: Sequence[tuple[int, bytes]], ttl_seconds: float) -> None:
+        _check_append(entries, ttl_seconds)
+        args: list[int | bytes] = [_millis(ttl_seconds)]
+        for seq, data in entries:
+            args += [seq, data]
+        if not await self._append_script(keys=[self._key(stream)], args=args):
+            raise ValueError(f"event seq {entries[0][0]} is not greater than the stream's last one")
+
+    async def read(
+        self, stream: str, after: int, *, wait_seconds: float = 0.0, limit: int = 1000
+    ) -> list[tuple[int, bytes]]:
+        _check_read(wait_seconds, limit)
+        key = self._key(stream)
+        if wait_seconds == 0:
+            return _entries(
+                cast(_RawEntries, await self._client.xrange(key, f"({after}-1", "+", count=limit))
+            )
+        # With an explicit id XREAD answers at once when entries are there, so no append can slip in between.
+        answer = cast(
+            list[tuple[bytes, _RawEntries]],
+            await self._client.xread({key: f"{after}-1"}, count=limit, block=_millis(wait_seconds)),
+        )
+        return _entries(answer[0][1]) if answer else []
+
+    async def last_seq(self, stream: str) -> int:
+        newest = cast(_RawEntries, await self._client.xrevrange(self._key(stream), "+", "-", count=1))
+        return _seq(newest[0][0]) if newest else 0
+
+
 # ---- the bundle ------------------------------------------------------------------------------------------
 
 
@@ -390,6 +591,7 @@ class Backends:
     cache: Cache
     rate_limiter: RateLimiter
     pubsub: PubSub
+    event_log: EventLog
     client: redis.Redis | None = None
 
     @property
@@ -408,14 +610,27 @@ class Backends:
             await self.client.aclose()
 
 
+# Each waiting event-log read holds a connection for its whole wait (one per open chat stream), so the pool
+# must hold far more than redis-py's default of 100, past which reads fail with "Too many connections".
+_MAX_CONNECTIONS = 2000
+
+
 def create_backends(redis_url: str | None, key_prefix: str = "geko:") -> Backends:
     """Redis-backed when `redis_url` is set (keys and channels under `key_prefix`), in-process otherwise."""
     if not redis_url:
-        return Backends(cache=MemoryCache(), rate_limiter=MemoryRateLimiter(), pubsub=MemoryPubSub())
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=5, health_check_interval=30)
+        return Backends(
+            cache=MemoryCache(),
+            rate_limiter=MemoryRateLimiter(),
+            pubsub=MemoryPubSub(),
+            event_log=MemoryEventLog(),
+        )
+    client = redis.Redis.from_url(
+        redis_url, socket_connect_timeout=5, health_check_interval=30, max_connections=_MAX_CONNECTIONS
+    )
     return Backends(
         cache=RedisCache(client, key_prefix),
         rate_limiter=RedisRateLimiter(client, key_prefix),
         pubsub=RedisPubSub(client, key_prefix),
+        event_log=RedisEventLog(client, key_prefix),
         client=client,
     )
