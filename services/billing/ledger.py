@@ -107,7 +107,7 @@ class Ledger:
         ).scalar_one()
         if quota.tenant_id != caller.tenant_id:
             raise NotFound("workspace not found")
-        await self._expire_held(session, quota, now)
+        await self.expire_held(session, quota, now)
         if quota.reset_at <= now:
             quota.tokens_used = quota.requests_used = 0
             quota.reset_at = next_month_start(now)
@@ -117,9 +117,9 @@ class Ledger:
         await session.flush()
         return quota
 
-    async def _expire_held(self, session: AsyncSession, quota: Quota, now: datetime) -> None:
-        """Gives back the workspace's reservations past their expiry before its quota is read, so a crashed
-        turn never blocks the limit even when no sweeper ran."""
+    async def expire_held(self, session: AsyncSession, quota: Quota, now: datetime) -> int:
+        """Gives back the reservations of `quota`'s (locked) workspace past their expiry; how many. Run
+        whenever a quota is read, so a crashed turn never blocks the limit even between sweeps."""
         expired = (
             (
                 await session.execute(
@@ -137,6 +137,7 @@ class Ledger:
             for reservation in expired:
                 await self.give_back(session, reservation, "expired", now)
             await session.refresh(quota)
+        return len(expired)
 
     async def quota(self, caller: Caller) -> Quota:
         async with self._database.transaction() as session:
@@ -235,13 +236,16 @@ class Ledger:
             return (await self._owned_reservation(session, tenant_id, reservation_id)).workspace_id
 
     async def release(self, caller: Caller, reservation_id: str) -> Quota:
-        """Idempotent: only a held reservation gives anything back."""
+        """Idempotent: only a held reservation gives anything back. `caller` is the reservation's workspace:
+        its quota row is locked first, the order every path takes (no deadlock with a reserve or a sweep)."""
         now = datetime.now(UTC)
         async with self._database.transaction() as session:
+            quota = await self._current_quota(session, caller, now)
             reservation = await self._owned_reservation(session, caller.tenant_id, reservation_id)
             if reservation.status == "held":
                 await self.give_back(session, reservation, "released", now)
-            return await self._current_quota(session, caller, now)
+                await session.refresh(quota)
+            return quota
 
     async def commit(
         self,
@@ -347,20 +351,27 @@ class Ledger:
 
 
 async def sweep_expired(database: Database, now: datetime | None = None) -> int:
-    """Releases held reservations past their expiry (a crashed turn); returns how many. Call it from a
-    periodic loop (the outbox relay's, or the servicer's background sweeper)."""
+    """Releases held reservations past their expiry (crashed turns) in every workspace; how many. Each
+    workspace in a transaction of its own that locks its quota row first, like every other path; a quota
+    locked right now is skipped (PostgreSQL): whoever holds it gives the expired ones back itself."""
     moment = now or datetime.now(UTC)
     ledger = Ledger(database)
-    async with database.transaction() as session:
-        expired = list(
-            (
-                await session.execute(
-                    select(Reservation)
-                    .where(Reservation.status == "held", Reservation.expires_at <= moment)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalars()
+    async with database.session() as session:
+        workspaces = list(
+            await session.scalars(
+                select(Reservation.workspace_id)
+                .where(Reservation.status == "held", Reservation.expires_at <= moment)
+                .distinct()
+            )
         )
-        for reservation in expired:
-            await ledger.give_back(session, reservation, "expired", moment)
-    return len(expired)
+    swept = 0
+    for workspace_id in workspaces:
+        async with database.transaction() as session:
+            quota = (
+                await session.execute(
+                    select(Quota).where(Quota.workspace_id == workspace_id).with_for_update(skip_locked=True)
+                )
+            ).scalar_one_or_none()
+            if quota is not None:
+                swept += await ledger.expire_held(session, quota, moment)
+    return swept

@@ -10,6 +10,7 @@ from db.models.billing import UNLIMITED, Quota, TokenUsage
 from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from geko.model.v1 import model_pb2, model_pb2_grpc
 from services.billing.ledger import WARNING_RATIO, Caller, Ledger, month_key, month_start, turn_cost
+from services.billing.sweeper import SWEEP_SECONDS, ReservationSweeper
 from services.runtime.access import WorkspaceAccess, canonical_workspace_id, require_user
 from services.runtime.context import require_principal
 from services.runtime.errors import BadInput, Forbidden, NotFound
@@ -267,9 +268,13 @@ def _usage_message(month: str, rows: list[TokenUsage]) -> billing_pb2.GetUsageRe
     )
 
 
-def create(deps: ServiceDeps) -> ServiceRegistration:
+def create(deps: ServiceDeps, *, sweep_seconds: float = SWEEP_SECONDS) -> ServiceRegistration:
+    """Billing, with its reservation sweeper running while the server hosting it serves."""
+    sweeper = ReservationSweeper(deps.database, interval_seconds=sweep_seconds)
     return ServiceRegistration(
         name=SERVICE_NAME,
         servicer=BillingServicer(deps),
         add_to_server=billing_pb2_grpc.add_BillingServiceServicer_to_server,
+        start=sweeper.start,
+        stop=sweeper.stop,
     )

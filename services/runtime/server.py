@@ -6,7 +6,7 @@ Either way a service only provides a `ServiceRegistration` built from the shared
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,11 +67,17 @@ class ServiceDeps:
 
 @dataclass
 class ServiceRegistration:
-    """A servicer and the generated function that adds it; `name` is the full proto service name."""
+    """A servicer and the generated function that adds it; `name` is the full proto service name.
+
+    `start`/`stop` run a service's background work (billing's reservation sweeper) for as long as the server
+    hosting it serves, wherever that is (`geko up`, `geko serve`, tests): `GrpcServer` calls them.
+    """
 
     name: str
     servicer: object
     add_to_server: AddServicerFn
+    start: Callable[[], Awaitable[None]] | None = None
+    stop: Callable[[], Awaitable[None]] | None = None
 
 
 def unimplemented_service(name: str, servicer_cls: type, add_to_server: AddServicerFn) -> ServiceRegistration:
@@ -121,12 +127,19 @@ class GrpcServer:
         await self._server.start()
         for name in ("", *self.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        for registration in self.registrations:
+            if registration.start is not None:
+                await registration.start()
         self.port = port
         log.info("grpc_server_started", address=address, port=port, services=list(self.service_names))
         return port
 
     async def stop(self, grace: float | None = None) -> None:
-        """Report NOT_SERVING (so balancers stop sending), then let in-flight RPCs finish within `grace`."""
+        """Stop the services' background work, report NOT_SERVING (so balancers stop sending), then let
+        in-flight RPCs finish within `grace`."""
+        for registration in reversed(self.registrations):
+            if registration.stop is not None:
+                await registration.stop()
         await self.health.enter_graceful_shutdown()
         await self._server.stop(self.settings.grpc_grace_seconds if grace is None else grace)
         log.info("grpc_server_stopped", port=self.port)
