@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -79,6 +80,8 @@ class GatewayContext:
         self._principal: Principal | None = None
         self._auth_error: GekoError | None = None
         self.users: DataLoader[str, User | None] = DataLoader(self._load_users)
+        # Added to the response's `extensions` (see graphql_gateway.errors.ResultExtensions).
+        self.result_extensions: dict[str, object] = {}
 
     async def principal(self) -> Principal:
         """The verified caller; UNAUTHENTICATED when the credentials are missing or invalid.
@@ -94,6 +97,12 @@ class GatewayContext:
             raise self._auth_error
         assert self._principal is not None
         return self._principal
+
+    def http_headers(self) -> MutableHeaders | None:
+        """The HTTP response's headers, which a resolver may still set; None over a WebSocket."""
+        if isinstance(self.response, WebSocket):
+            return None
+        return self.response.headers
 
     @property
     def signed_in(self) -> bool:

@@ -13,9 +13,10 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.exceptions import MissingQueryError
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
+from graphql_gateway.context import GatewayContext
 from services.runtime.errors import ErrorCode, GekoError
 
 INTERNAL_MESSAGE = "internal error"
@@ -81,7 +82,7 @@ def log_unexpected(errors: list[GraphQLError]) -> None:
 class ShapeErrors(MaskErrors):
     """Applies `shape_error` to every error of every result (queries, mutations and subscription events).
 
-    For RATE_LIMITED over HTTP it also sets the `Retry-After` header on the response.
+    Over HTTP it also sets `Retry-After` for RATE_LIMITED and `X-Upgrade-Url` for denials an upgrade lifts.
     """
 
     def __init__(self) -> None:
@@ -89,13 +90,21 @@ class ShapeErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         shaped = shape_error(error)
-        retry_after = (shaped.extensions or {}).get("retryAfter")
-        if retry_after:
-            self._set_retry_after(int(retry_after))
+        extensions = shaped.extensions or {}
+        context = self.execution_context.context
+        headers = context.http_headers() if isinstance(context, GatewayContext) else None
+        if headers is not None:
+            if extensions.get("retryAfter"):
+                headers["Retry-After"] = str(int(extensions["retryAfter"]))
+            if extensions.get("upgradeUrl"):
+                headers["X-Upgrade-Url"] = str(extensions["upgradeUrl"])
         return shaped
 
-    def _set_retry_after(self, seconds: int) -> None:
-        headers = getattr(getattr(self.execution_context.context, "response", None), "headers", None)
-        # A WebSocket has headers too, but only an HTTP response can still take one.
-        if headers is not None and hasattr(headers, "__setitem__"):
-            headers["Retry-After"] = str(seconds)
+
+class ResultExtensions(SchemaExtension):
+    """Adds what resolvers put in `GatewayContext.result_extensions` (e.g. `quota` after a chat turn) to the
+    response's `extensions`."""
+
+    def get_results(self) -> dict[str, Any]:
+        context = self.execution_context.context
+        return dict(context.result_extensions) if isinstance(context, GatewayContext) else {}

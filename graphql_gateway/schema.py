@@ -12,7 +12,9 @@ from graphql_gateway.audit.queries import AuditQueries
 from graphql_gateway.auth.mutations import AuthMutations
 from graphql_gateway.auth.queries import AuthQueries
 from graphql_gateway.auth.subscriptions import AuthSubscriptions
-from graphql_gateway.errors import ShapeErrors, log_unexpected
+from graphql_gateway.chat.mutations import ChatMutations
+from graphql_gateway.chat.subscriptions import ChatSubscriptions
+from graphql_gateway.errors import ResultExtensions, ShapeErrors, log_unexpected
 from graphql_gateway.limits import limit_extensions
 from graphql_gateway.memory.mutations import MemoryMutations
 from graphql_gateway.memory.queries import MemoryQueries
@@ -24,8 +26,10 @@ from graphql_gateway.workspace.mutations import WorkspaceMutations
 from graphql_gateway.workspace.queries import WorkspaceQueries
 
 Query = merge_types("Query", (AuthQueries, WorkspaceQueries, AuditQueries, ModelQueries, MemoryQueries))
-Mutation = merge_types("Mutation", (AuthMutations, WorkspaceMutations, ModelMutations, MemoryMutations))
-Subscription = merge_types("Subscription", (AuthSubscriptions, ModelSubscriptions))
+Mutation = merge_types(
+    "Mutation", (AuthMutations, WorkspaceMutations, ModelMutations, MemoryMutations, ChatMutations)
+)
+Subscription = merge_types("Subscription", (AuthSubscriptions, ModelSubscriptions, ChatSubscriptions))
 
 
 class GekoSchema(strawberry.Schema):
@@ -48,5 +52,6 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int 
         extensions=[
             *limit_extensions(max_depth=max_depth, max_aliases=max_aliases, max_tokens=max_tokens),
             ShapeErrors,
+            ResultExtensions,
         ],
     )

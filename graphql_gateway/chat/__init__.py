@@ -1,0 +1,1 @@
+"""GraphQL chat: the `chat` subscription, `sendMessage` and `cancelChat`."""

@@ -1,0 +1,310 @@
+"""One chat turn end to end (DESIGN.md §2): checks and reservation → provider stream → settlement.
+
+The turn runs in a task of its own, detached from the call that started it: a client that goes away does not
+stop it at once (see registry.py's grace period), and whatever ends it — done, provider failure, cancel,
+client gone — it is settled exactly once: usage committed under the turn id (or queued in the outbox when
+billing is unreachable), or the reservation released when the provider produced nothing; the messages stored;
+audited; and exactly one terminal event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from geko.billing.v1 import billing_pb2, billing_pb2_grpc
+from geko.chat.v1 import chat_pb2
+from geko.memory.v1 import memory_pb2, memory_pb2_grpc
+from services.chat import events
+from services.chat.preflight import Preflight, Prepared, TurnRequest
+from services.chat.registry import TurnRegistry
+from services.chat.turn import Turn, TurnOwner
+from services.chat.upstreams import Upstreams
+from services.events.audit import AuditAction, record_audit
+from services.events.usage import queue_usage_commit
+from services.providers.base import ChatRequest, StreamEnd, TextDelta, ToolCallDelta
+from services.runtime.access import require_user
+from services.runtime.errors import ErrorCode, GekoError, InternalError, UpstreamUnavailable
+from services.runtime.ids import new_id
+from services.runtime.logging import get_logger
+from services.runtime.messages import timestamp
+from services.runtime.server import ServiceDeps
+from services.runtime.token_estimate import estimate_tokens
+
+log = get_logger(__name__)
+
+SERVICE = "chat"
+# Billing failures that mean "not now" rather than "never": the usage goes to the outbox.
+RETRYABLE_BILLING = frozenset({ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.INTERNAL})
+
+
+@dataclass
+class Outcome:
+    """What the provider call produced, filled in as it streams (so a cancelled call keeps its part)."""
+
+    parts: list[str] = field(default_factory=list)
+    end: StreamEnd | None = None
+    failure: GekoError | None = None
+    cancelled: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class TurnRunner:
+    def __init__(self, deps: ServiceDeps, registry: TurnRegistry) -> None:
+        self._deps = deps
+        self._registry = registry
+        self._preflight = Preflight(deps.channels, deps.settings)
+        self._upstreams = Upstreams(deps.secret_box)
+        self._generations: dict[str, asyncio.Task[None]] = {}
+        self._cancel_requested: set[str] = set()
+
+    async def begin(self, request: TurnRequest) -> Turn:
+        """Registers the turn and starts it in the background; its events flow through the returned Turn."""
+        principal = require_user()
+        owner = TurnOwner(principal.tenant_id or "", principal.user_id or "", request.workspace_id)
+        turn = Turn(request.turn_id, owner)
+        await self._registry.start(turn, lambda: self._cancel(turn.id))
+        task = asyncio.create_task(self._run(turn, request), name=f"geko-chat-turn-{turn.id}")
+        task.add_done_callback(lambda _: self._cancel_requested.discard(turn.id))
+        return turn
+
+    def _cancel(self, turn_id: str) -> None:
+        generation = self._generations.get(turn_id)
+        if generation is not None:
+            generation.cancel()
+        else:
+            self._cancel_requested.add(turn_id)
+
+    async def _run(self, turn: Turn, request: TurnRequest) -> None:
+        try:
+            prepared = await self._preflight.prepare(request)
+        except GekoError as error:
+            if error.code in events.TERMINAL_CODES:
+                turn.emit(events.failed(error))
+            else:
+                turn.reject(error)
+            return
+        except Exception:
+            log.exception("chat_preflight_failed", turn_id=turn.id)
+            turn.emit(events.failed(InternalError("the turn could not start")))
+            return
+        user_message_id, message_id = new_id(), new_id()
+        turn.emit(events.started(prepared, message_id))
+        stored_prompt = asyncio.create_task(self._store_prompt(prepared, user_message_id))
+        outcome = await self._generate(turn, prepared)
+        await self._settle(turn, prepared, outcome, message_id, stored_prompt)
+
+    async def _generate(self, turn: Turn, prepared: Prepared) -> Outcome:
+        outcome = Outcome()
+        if turn.id in self._cancel_requested:
+            outcome.cancelled = True
+            return outcome
+        task = asyncio.create_task(self._stream(turn, prepared, outcome))
+        self._generations[turn.id] = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            outcome.cancelled = True
+        except GekoError as error:
+            outcome.failure = error
+        except Exception:
+            log.exception("chat_provider_call_failed", turn_id=turn.id)
+            outcome.failure = UpstreamUnavailable("the model provider failed")
+        finally:
+            self._generations.pop(turn.id, None)
+        return outcome
+
+    async def _stream(self, turn: Turn, prepared: Prepared, outcome: Outcome) -> None:
+        adapter = self._upstreams.adapter(prepared.route)
+        request = ChatRequest(
+            model=prepared.model.name,
+            messages=prepared.messages,
+            max_output_tokens=prepared.max_output_tokens,
+        )
+        stream: AsyncIterator[Any] = adapter.stream(request)
+        try:
+            async for item in stream:
+                if isinstance(item, TextDelta):
+                    outcome.parts.append(item.text)
+                    if turn.add_text(item.text):
+                        # A reader was idle: let it send this first token before the next ones pile up.
+                        await asyncio.sleep(0)
+                elif isinstance(item, ToolCallDelta):
+                    call = item.call
+                    turn.emit(
+                        chat_pb2.ChatEvent(
+                            tool_call=chat_pb2.ChatToolCall(
+                                id=call.id, name=call.name, arguments_json=call.arguments_json
+                            )
+                        )
+                    )
+                elif isinstance(item, StreamEnd):
+                    outcome.end = item
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _settle(
+        self,
+        turn: Turn,
+        prepared: Prepared,
+        outcome: Outcome,
+        message_id: str,
+        stored_prompt: asyncio.Task[None],
+    ) -> None:
+        text = outcome.text
+        exact = outcome.end.usage if outcome.end is not None else None
+        produced = bool(text) or outcome.end is not None
+        input_tokens = exact.input_tokens if exact else (prepared.prompt_tokens if produced else 0)
+        output_tokens = exact.output_tokens if exact else estimate_tokens(text)
+        turn_usage = events.usage(input_tokens, output_tokens)
+        if outcome.failure is not None:
+            status = memory_pb2.MESSAGE_STATUS_FAILED
+        elif outcome.cancelled or outcome.end is None:
+            status = memory_pb2.MESSAGE_STATUS_CUT
+        else:
+            status = memory_pb2.MESSAGE_STATUS_COMPLETE
+        used_at = datetime.now(UTC)
+        commit, _ = await asyncio.gather(
+            self._commit(prepared, input_tokens, output_tokens, used_at)
+            if produced
+            else self._release(prepared),
+            self._store_answer(prepared, stored_prompt, message_id, text, turn_usage, status),
+        )
+        if outcome.failure is not None:
+            turn.emit(events.failed(outcome.failure, turn_usage, commit))
+        else:
+            if outcome.cancelled or outcome.end is None:
+                finish = chat_pb2.FINISH_REASON_CANCELLED
+            else:
+                finish = events.FINISH_REASONS.get(outcome.end.finish_reason, chat_pb2.FINISH_REASON_STOP)
+            turn.emit(events.completed(message_id, turn_usage, commit, finish))
+        if produced:
+            await self._audit(prepared, turn_usage, commit, status, outcome)
+
+    def _billing(self) -> billing_pb2_grpc.BillingServiceStub:
+        return self._deps.channels.stub("billing", billing_pb2_grpc.BillingServiceStub)
+
+    def _memory(self) -> memory_pb2_grpc.MemoryServiceStub:
+        return self._deps.channels.stub("memory", memory_pb2_grpc.MemoryServiceStub)
+
+    async def _commit(
+        self, prepared: Prepared, input_tokens: int, output_tokens: int, used_at: datetime
+    ) -> billing_pb2.CommitUsageResponse | None:
+        """The turn's usage, once (keyed by the turn id); into the outbox when billing cannot take it now.
+        None when it went to the outbox (or could not be committed at all)."""
+        request = billing_pb2.CommitUsageRequest(
+            reservation_id=prepared.reservation_id,
+            idempotency_key=prepared.request.turn_id,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            model_id=prepared.request.model_id,
+            workspace_id=prepared.request.workspace_id,
+            user_id=prepared.user_id,
+            usage_time=timestamp(used_at),
+        )
+        try:
+            response: billing_pb2.CommitUsageResponse = await self._billing().CommitUsage(request)
+            return response
+        except GekoError as error:
+            if error.code not in RETRYABLE_BILLING:
+                log.error("chat_usage_refused", turn_id=prepared.request.turn_id, error=error.message)
+                return None
+            log.warning("chat_usage_queued", turn_id=prepared.request.turn_id, error=error.message)
+        request.tenant_id = prepared.tenant_id
+        await queue_usage_commit(self._deps.database, SERVICE, request)
+        return None
+
+    async def _release(self, prepared: Prepared) -> None:
+        """Nothing was produced: the reservation goes back (the sweeper does it if this fails)."""
+        try:
+            await self._billing().ReleaseReservation(
+                billing_pb2.ReleaseReservationRequest(reservation_id=prepared.reservation_id)
+            )
+        except GekoError as error:
+            log.warning("chat_release_failed", turn_id=prepared.request.turn_id, error=error.message)
+
+    async def _store_prompt(self, prepared: Prepared, message_id: str) -> None:
+        await self._memory().AppendMessage(
+            memory_pb2.AppendMessageRequest(
+                conversation_id=prepared.conversation_id,
+                message_id=message_id,
+                role=memory_pb2.MESSAGE_ROLE_USER,
+                content=prepared.request.message,
+                status=memory_pb2.MESSAGE_STATUS_COMPLETE,
+                turn_id=prepared.request.turn_id,
+            )
+        )
+
+    async def _store_answer(
+        self,
+        prepared: Prepared,
+        stored_prompt: asyncio.Task[None],
+        message_id: str,
+        text: str,
+        turn_usage: chat_pb2.Usage,
+        status: memory_pb2.MessageStatus,
+    ) -> None:
+        """The assistant's message after the user's (so the conversation reads in order); a memory failure
+        is logged, never turned into a failed turn: the answer was streamed and billed."""
+        try:
+            await stored_prompt
+            await self._memory().AppendMessage(
+                memory_pb2.AppendMessageRequest(
+                    conversation_id=prepared.conversation_id,
+                    message_id=message_id,
+                    role=memory_pb2.MESSAGE_ROLE_ASSISTANT,
+                    content=text,
+                    model_id=prepared.request.model_id,
+                    input_tokens=turn_usage.input_tokens,
+                    output_tokens=turn_usage.output_tokens,
+                    status=status,
+                    turn_id=prepared.request.turn_id,
+                )
+            )
+        except GekoError as error:
+            log.error("chat_message_not_stored", turn_id=prepared.request.turn_id, error=error.message)
+
+    async def _audit(
+        self,
+        prepared: Prepared,
+        turn_usage: chat_pb2.Usage,
+        commit: billing_pb2.CommitUsageResponse | None,
+        status: memory_pb2.MessageStatus,
+        outcome: Outcome,
+    ) -> None:
+        details: dict[str, object] = {
+            "model": prepared.request.model_id,
+            "conversation_id": prepared.conversation_id,
+            "input_tokens": turn_usage.input_tokens,
+            "output_tokens": turn_usage.output_tokens,
+            "cost_micros": commit.record.cost_micros if commit is not None else None,
+            "status": memory_pb2.MessageStatus.Name(status).removeprefix("MESSAGE_STATUS_").lower(),
+        }
+        if outcome.failure is not None:
+            details["error"] = outcome.failure.code.value
+        async with self._deps.database.transaction() as session:
+            await record_audit(
+                session,
+                service=SERVICE,
+                action=AuditAction.CHAT_COMPLETED,
+                tenant_id=prepared.tenant_id,
+                workspace_id=prepared.request.workspace_id,
+                resource_type="chat_turn",
+                resource_id=prepared.request.turn_id,
+                actor_user_id=prepared.user_id,
+                details=details,
+            )
+
+    async def aclose(self) -> None:
+        await self._upstreams.aclose()

@@ -1,0 +1,61 @@
+"""Provider adapters for the routes the model service hands out, sharing one pooled HTTP client.
+
+The route's key arrives sealed (services.runtime.secrets.SecretBox) and is opened only here, right before use;
+adapters are kept per (kind, base URL, key) so a busy route reuses its connections.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+
+from geko.model.v1 import model_pb2
+from services.providers.base import ProviderAdapter, ProviderConfig, ProviderKind, create_adapter
+from services.providers.transport import KEEPALIVE_EXPIRY_SECONDS
+from services.runtime.secrets import SecretBox
+
+_KINDS: dict[int, ProviderKind] = {
+    model_pb2.PROVIDER_KIND_OPENAI: "openai",
+    model_pb2.PROVIDER_KIND_ANTHROPIC: "anthropic",
+    model_pb2.PROVIDER_KIND_OLLAMA: "ollama",
+}
+# Enough for every turn of a busy process to stream at once.
+MAX_CONNECTIONS = 1000
+READ_TIMEOUT_SECONDS = 120.0
+
+
+class Upstreams:
+    def __init__(self, secret_box: SecretBox) -> None:
+        self._secret_box = secret_box
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=5.0, read=READ_TIMEOUT_SECONDS, write=5.0, pool=5.0),
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS,
+                max_keepalive_connections=MAX_CONNECTIONS,
+                keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
+            ),
+        )
+        self._adapters: dict[tuple[str, str, str], ProviderAdapter] = {}
+
+    def adapter(self, route: model_pb2.ProviderRoute) -> ProviderAdapter:
+        kind = _KINDS.get(route.kind)
+        if kind is None:
+            raise ValueError(f"unknown provider kind {route.kind}")
+        key_id = hashlib.sha256(route.sealed_api_key).hexdigest() if route.sealed_api_key else ""
+        cache_key = (kind, route.base_url, key_id)
+        adapter = self._adapters.get(cache_key)
+        if adapter is None:
+            api_key = (
+                self._secret_box.decrypt(route.sealed_api_key.decode()).decode()
+                if route.sealed_api_key
+                else None
+            )
+            config = ProviderConfig(
+                kind=kind, base_url=route.base_url, api_key=api_key, read_timeout=READ_TIMEOUT_SECONDS
+            )
+            adapter = self._adapters[cache_key] = create_adapter(config, self._client)
+        return adapter
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

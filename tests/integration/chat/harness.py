@@ -1,0 +1,146 @@
+"""The whole platform in this process (team.py's `team_gateway`) in front of a fake OpenAI, and the GraphQL
+operations of the chat tests.
+
+The platform's OpenAI key is the fake's, so the catalog's OpenAI models (gpt-4o-mini for every plan, gpt-4 from
+pro) stream real SSE from it; the fake Ollama and the other platform keys are as in the model tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from websockets.asyncio.client import ClientConnection
+
+from services.runtime.server import ServiceDeps
+from tests.fakes.ollama_server import OllamaServer
+from tests.fakes.openai_server import API_KEY, OpenAIServer
+from tests.integration.gateway.models_platform import LOCAL_LIBRARY, ModelPlatform
+from tests.integration.gateway.team import team_gateway
+
+EVENT_FIELDS = """
+  __typename
+  ... on ChatStarted { seq turnId conversationId messageId model }
+  ... on ChatDelta { seq text }
+  ... on ChatCompleted {
+    seq turnId messageId finishReason costMicros currency
+    usage { inputTokens outputTokens totalTokens }
+    quota { plan tokensUsed tokensLimit requestsUsed requestsLimit percentUsed warning resetAt upgradeUrl }
+  }
+  ... on ChatFailed {
+    seq turnId code message upgradeUrl retryAfter costMicros
+    usage { inputTokens outputTokens totalTokens }
+  }
+"""
+CHAT = f"subscription($input: ChatInput!) {{ chat(input: $input) {{ {EVENT_FIELDS} }} }}"
+SEND = """mutation($input: ChatInput!) {
+  sendMessage(input: $input) {
+    turnId conversationId messageId text finishReason costMicros
+    usage { inputTokens outputTokens totalTokens }
+    quota { plan tokensUsed tokensLimit warning percentUsed }
+  }
+}"""
+CANCEL = "mutation($id: ID!) { cancelChat(turnId: $id) { turnId cancelled } }"
+QUOTA = """query($id: ID!) {
+  workspace(id: $id) { quota { plan tokensUsed tokensReserved tokensLimit requestsUsed warning percentUsed } }
+}"""
+MESSAGES = """query($id: ID!) {
+  conversation(id: $id) {
+    id title messages(first: 50) { edges { node { id role content status model inputTokens outputTokens turnId } } }
+  }
+}"""
+
+
+@dataclass
+class ChatPlatform(ModelPlatform):
+    openai: OpenAIServer
+
+    async def subscribe(self, ws: ClientConnection, variables: dict[str, Any], op_id: str = "1") -> None:
+        payload = {"query": CHAT, "variables": variables}
+        await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+
+    async def chat(self, token: str, **input: Any) -> list[dict[str, Any]]:
+        """One turn over a fresh WebSocket: its events (or the subscription's errors as one entry)."""
+        async with self.websocket(token) as ws:
+            await self.subscribe(ws, {"input": input})
+            return await collect(ws)
+
+    async def quota(self, token: str, workspace_id: str) -> dict[str, Any]:
+        quota: dict[str, Any] = (await self.gateway.data(QUOTA, token, id=workspace_id))["workspace"]["quota"]
+        return quota
+
+    async def messages(self, token: str, conversation_id: str) -> list[dict[str, Any]]:
+        data = await self.gateway.data(MESSAGES, token, id=conversation_id)
+        return [edge["node"] for edge in data["conversation"]["messages"]["edges"]]
+
+    async def wait_for_settled(self, token: str, workspace_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The quota once no reservation is held (turns settle after their last event reaches a client)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            quota = await self.quota(token, workspace_id)
+            if quota["tokensReserved"] == 0:
+                return quota
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"reservations still held: {quota}")
+            await asyncio.sleep(0.05)
+
+
+async def collect(ws: ClientConnection, op_id: str = "1", limit: int | None = None) -> list[dict[str, Any]]:
+    """The operation's events until it completes; an `error` message is returned as {"errors": [...]}.
+    With `limit`, stops after that many events (the operation keeps running)."""
+    events: list[dict[str, Any]] = []
+    while limit is None or len(events) < limit:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        if message.get("type") == "ping":
+            await ws.send(json.dumps({"type": "pong"}))
+            continue
+        assert message.get("id") == op_id, message
+        if message["type"] == "complete":
+            break
+        if message["type"] == "error":
+            events.append({"errors": message["payload"]})
+            break
+        payload = message["payload"]
+        if payload.get("errors"):
+            events.append({"errors": payload["errors"]})
+            continue
+        events.append(payload["data"]["chat"])
+    return events
+
+
+def streamed_text(events: list[dict[str, Any]]) -> str:
+    return "".join(event["text"] for event in events if event.get("__typename") == "ChatDelta")
+
+
+@asynccontextmanager
+async def chat_platform(
+    database_url: str, data_dir: Path, redis_url: str | None = None, **overrides: Any
+) -> AsyncIterator[ChatPlatform]:
+    openai = await OpenAIServer(models=("gpt-4o-mini", "gpt-4", "gpt-4o")).start()
+    ollama = await OllamaServer(library=LOCAL_LIBRARY, installed=()).start()
+    try:
+        async with team_gateway(
+            database_url,
+            data_dir,
+            redis_url,
+            ollama_url=ollama.base_url,
+            openai_base_url=openai.api_base,
+            openai_api_key=SecretStr(API_KEY),
+            anthropic_api_key=SecretStr("sk-platform-anthropic"),
+            deepseek_api_key=SecretStr("sk-platform-deepseek"),
+            **overrides,
+        ) as gateway:
+            deps = ServiceDeps.from_settings(gateway.platform.settings)
+            try:
+                yield ChatPlatform(gateway, ollama, deps, openai)
+            finally:
+                await deps.aclose()
+    finally:
+        await ollama.stop()
+        await openai.stop()
