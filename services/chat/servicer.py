@@ -151,8 +151,10 @@ def _check_owner(owner: TurnOwner, turn_id: str) -> None:
 
 
 def create(deps: ServiceDeps) -> ServiceRegistration:
+    servicer = ChatServicer(deps)
     return ServiceRegistration(
         name=SERVICE_NAME,
-        servicer=ChatServicer(deps),
+        servicer=servicer,
         add_to_server=chat_pb2_grpc.add_ChatServiceServicer_to_server,
+        stop=servicer.aclose,
     )

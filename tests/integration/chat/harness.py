@@ -1,8 +1,8 @@
 """The whole platform in this process (team.py's `team_gateway`) in front of a fake OpenAI, and the GraphQL
 operations of the chat tests.
 
-The platform's OpenAI key is the fake's, so the catalog's OpenAI models (gpt-4o-mini for every plan, gpt-4 from
-pro) stream real SSE from it; the fake Ollama and the other platform keys are as in the model tests.
+The platform's OpenAI key is the fake's, so the catalog's OpenAI models (gpt-4o-mini for every plan, gpt-4
+from pro) stream real SSE from it; the fake Ollama and the other platform keys are as in the model tests.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ QUOTA = """query($id: ID!) {
 }"""
 MESSAGES = """query($id: ID!) {
   conversation(id: $id) {
-    id title messages(first: 50) { edges { node { id role content status model inputTokens outputTokens turnId } } }
+    id title
+    messages(first: 50) { edges { node { id role content status model inputTokens outputTokens turnId } } }
   }
 }"""
 
