@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_, select, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,10 +144,18 @@ class Ledger:
             return await self._current_quota(session, caller, datetime.now(UTC))
 
     async def reserve(
-        self, caller: Caller, user_id: str, model_id: str, estimate: int, key: str, upgrade_url: str
+        self,
+        caller: Caller,
+        user_id: str,
+        model_id: str,
+        estimate: int,
+        key: str,
+        upgrade_url: str,
+        model_free_cap: int = 0,
     ) -> tuple[Reservation, Quota]:
         """Holds `estimate` tokens and one request, or raises QUOTA_EXCEEDED with nothing held; the same key
-        answers the same reservation."""
+        answers the same reservation. On the free plan a positive `model_free_cap` also bounds the model's
+        tokens this month (committed + held + estimate)."""
         now = datetime.now(UTC)
         async with self._database.transaction() as session:
             quota = await self._current_quota(session, caller, now)
@@ -158,6 +166,15 @@ class Ledger:
                 if existing.tenant_id != caller.tenant_id or existing.workspace_id != caller.workspace_id:
                     raise NotFound("reservation not found")
                 return existing, quota
+            if model_free_cap > 0 and quota.plan == "free":
+                used = await self._model_tokens(session, quota.workspace_id, model_id, now)
+                if used + estimate > model_free_cap:
+                    raise QuotaExceeded(
+                        f"the free plan allows {model_free_cap} tokens of {model_id} a month: {used} are "
+                        f"used or held, and this turn may need {estimate}",
+                        upgrade_url=upgrade_url,
+                        reason="MODEL_FREE_CAP",
+                    )
             held = await session.execute(
                 update(Quota)
                 .where(
@@ -198,6 +215,28 @@ class Ledger:
             await session.flush()
             await session.refresh(quota)
             return reservation, quota
+
+    @staticmethod
+    async def _model_tokens(session: AsyncSession, workspace_id: str, model_id: str, now: datetime) -> int:
+        """The workspace's tokens of one model this month: committed plus held. Exact only under the quota
+        row's lock (every reserve and commit of the workspace takes it first), which the caller holds."""
+        start = month_start(now)
+        committed = await session.scalar(
+            select(func.coalesce(func.sum(TokenUsage.input_tokens + TokenUsage.output_tokens), 0)).where(
+                TokenUsage.workspace_id == workspace_id,
+                TokenUsage.model_id == model_id,
+                TokenUsage.used_at >= start,
+                TokenUsage.used_at < next_month_start(now),
+            )
+        )
+        held = await session.scalar(
+            select(func.coalesce(func.sum(Reservation.tokens), 0)).where(
+                Reservation.workspace_id == workspace_id,
+                Reservation.model_id == model_id,
+                Reservation.status == "held",
+            )
+        )
+        return int(committed or 0) + int(held or 0)
 
     async def give_back(
         self, session: AsyncSession, reservation: Reservation, status: str, now: datetime

@@ -116,6 +116,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             raise BadInput("idempotency_key is required", field="idempotency_key")
         if not request.model_id.strip():
             raise BadInput("model_id is required", field="model_id")
+        if request.model_free_tokens_cap < 0:
+            raise BadInput("model_free_tokens_cap cannot be negative", field="model_free_tokens_cap")
         caller = await self._caller(request.workspace_id)
         reservation, quota = await self._ledger.reserve(
             caller,
@@ -124,6 +126,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             request.estimated_tokens,
             request.idempotency_key.strip(),
             self._upgrade_url(caller.workspace_id),
+            request.model_free_tokens_cap,
         )
         return billing_pb2.ReserveTokensResponse(
             reservation_id=reservation.id,
