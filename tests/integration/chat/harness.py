@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
 from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection
 
+from geko.billing.v1 import billing_pb2, billing_pb2_grpc
+from services.runtime.ids import new_id
 from services.runtime.server import ServiceDeps
 from tests.fakes.ollama_server import OllamaServer
 from tests.fakes.openai_server import API_KEY, OpenAIServer
 from tests.integration.gateway.models_platform import LOCAL_LIBRARY, ModelPlatform
-from tests.integration.gateway.team import team_gateway
+from tests.integration.gateway.team import Member, team_gateway
+
+T = TypeVar("T")
 
 EVENT_FIELDS = """
   __typename
@@ -50,6 +55,9 @@ CANCEL = "mutation($id: ID!) { cancelChat(turnId: $id) { turnId cancelled } }"
 QUOTA = """query($id: ID!) {
   workspace(id: $id) { quota { plan tokensUsed tokensReserved tokensLimit requestsUsed warning percentUsed } }
 }"""
+USAGE = """query($id: ID!) {
+  workspace(id: $id) { usage { tokens inputTokens outputTokens requests costMicros } }
+}"""
 MESSAGES = """query($id: ID!) {
   conversation(id: $id) {
     id title
@@ -61,6 +69,42 @@ MESSAGES = """query($id: ID!) {
 @dataclass
 class ChatPlatform(ModelPlatform):
     openai: OpenAIServer
+
+    async def team(self, tenant_name: str) -> tuple[Member, str]:
+        """A new tenant (on the free plan): its owner and a workspace of theirs."""
+        owner = await self.gateway.register(tenant_name)
+        return owner, await self.gateway.create_workspace(owner.token, "Lab")
+
+    async def send(self, token: str, **input: Any) -> httpx.Response:
+        """`sendMessage` over HTTP: the whole response, for its headers and extensions."""
+        return await self.gateway.http.post(
+            "/graphql",
+            json={"query": SEND, "variables": {"input": input}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    async def usage(self, token: str, workspace_id: str) -> dict[str, Any]:
+        """The workspace's usage this month, from the ledger."""
+        usage: dict[str, Any] = (await self.gateway.data(USAGE, token, id=workspace_id))["workspace"]["usage"]
+        return usage
+
+    async def commit_usage(
+        self, token: str, workspace_id: str, tokens: int, model: str = "gpt-4o-mini", key: str | None = None
+    ) -> billing_pb2.CommitUsageResponse:
+        """`tokens` output tokens committed straight to BillingService as the user (no reservation), under
+        idempotency key `key` (a new one when None)."""
+        request = billing_pb2.CommitUsageRequest(
+            idempotency_key=key or new_id(),
+            input_tokens=0,
+            output_tokens=tokens,
+            model_id=model,
+            workspace_id=workspace_id,
+        )
+        billing = self.deps.channels.stub("billing", billing_pb2_grpc.BillingServiceStub)
+        response: billing_pb2.CommitUsageResponse = await billing.CommitUsage(
+            request, metadata=(("authorization", f"Bearer {token}"),)
+        )
+        return response
 
     async def subscribe(self, ws: ClientConnection, variables: dict[str, Any], op_id: str = "1") -> None:
         payload = {"query": CHAT, "variables": variables}
@@ -82,14 +126,23 @@ class ChatPlatform(ModelPlatform):
 
     async def wait_for_settled(self, token: str, workspace_id: str, timeout: float = 20.0) -> dict[str, Any]:
         """The quota once no reservation is held (turns settle after their last event reaches a client)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            quota = await self.quota(token, workspace_id)
-            if quota["tokensReserved"] == 0:
-                return quota
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"reservations still held: {quota}")
-            await asyncio.sleep(0.05)
+        return await eventually(
+            lambda: self.quota(token, workspace_id), lambda quota: quota["tokensReserved"] == 0, timeout
+        )
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 20.0
+) -> T:
+    """Polls `probe()` until `done(result)`; fails with the last result after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await probe()
+        if done(result):
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still not there after {timeout} s: {result}")
+        await asyncio.sleep(0.05)
 
 
 async def collect(ws: ClientConnection, op_id: str = "1", limit: int | None = None) -> list[dict[str, Any]]:
