@@ -15,6 +15,7 @@ from db.models.billing import Quota, Reservation
 from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from services.auth import servicer as auth_servicer
 from services.billing import servicer as billing_servicer
+from services.billing.ledger import sweep_expired
 from services.runtime.ids import new_id
 from services.runtime.server import GrpcServer
 from tests.integration.auth.harness import Platform
@@ -91,3 +92,51 @@ async def test_a_stopped_server_stops_its_sweeper(model_platform: Platform) -> N
 
     assert len(running) == 1
     assert running[0].done()
+
+
+async def test_sweeps_releases_and_reads_racing_give_each_reservation_back_once(
+    model_platform: Platform, quick_billing: billing_pb2_grpc.BillingServiceStub
+) -> None:
+    team = await model_team(model_platform)
+    held = [
+        await quick_billing.ReserveTokens(
+            billing_pb2.ReserveTokensRequest(
+                workspace_id=team.workspace_id,
+                model_id="gpt-4",
+                estimated_tokens=100,
+                idempotency_key=new_id(),
+            ),
+            metadata=team.md(team.owner),
+        )
+        for _ in range(10)
+    ]
+    async with model_platform.deps.database.transaction() as session:
+        await session.execute(
+            update(Reservation)
+            .where(Reservation.id.in_([h.reservation_id for h in held[:5]]))
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+    # Every path locks the quota row before reservations: no deadlock, whatever runs first.
+    await asyncio.gather(
+        *(sweep_expired(model_platform.deps.database) for _ in range(3)),
+        *(
+            quick_billing.ReleaseReservation(
+                billing_pb2.ReleaseReservationRequest(reservation_id=h.reservation_id),
+                metadata=team.md(team.owner),
+            )
+            for h in held
+        ),
+        *(
+            quick_billing.GetQuota(
+                billing_pb2.GetQuotaRequest(workspace_id=team.workspace_id), metadata=team.md(team.owner)
+            )
+            for _ in range(5)
+        ),
+    )
+
+    statuses = [(await reservation_and_quota(model_platform, h.reservation_id))[0].status for h in held]
+    _, quota = await reservation_and_quota(model_platform, held[0].reservation_id)
+    assert statuses[5:] == ["released"] * 5
+    assert set(statuses[:5]) <= {"expired", "released"}
+    assert (quota.tokens_reserved, quota.requests_used) == (0, 0)
