@@ -4,6 +4,7 @@ idempotent turn ids, cancelling, bad input and other users' turns, and the CHAT_
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from tests.fakes.http_fake import Script
 from tests.integration.auth.harness import database_url
-from tests.integration.chat.harness import ChatPlatform, chat_platform, streamed_text
+from tests.integration.chat.harness import CANCEL, ChatPlatform, chat_platform, collect, streamed_text
 
 __all__ = ["database_url"]
 
@@ -20,6 +21,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ANSWER = "Hello from the fake model, streamed word by word."
 GPT4_MICROS_PER_1K = 30_000  # the catalog's gpt-4 price, input and output alike
+# ChatInput's required fields, ignored when `resume` is set.
+RESUME_FILLER = {"workspaceId": "ignored", "model": "ignored", "message": "ignored"}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -163,3 +166,187 @@ async def test_at_80_percent_the_answer_warns_and_past_the_limit_no_provider_cal
     assert len(platform.openai.requests) == calls  # denied before any provider call
     quota = await platform.quota(owner.token, ws)
     assert (quota["tokensUsed"], quota["tokensReserved"], quota["requestsUsed"]) == (50_012, 0, 3)
+
+
+async def test_a_continued_conversation_sends_its_history_and_keeps_its_title(platform: ChatPlatform) -> None:
+    owner, ws = await platform.team("History Co")
+    first = await platform.chat(
+        owner.token, workspaceId=ws, model="gpt-4o-mini", message="Tell me about geckos", maxTokens=64
+    )
+    conversation_id = first[0]["conversationId"]
+
+    second = await platform.chat(
+        owner.token,
+        workspaceId=ws,
+        model="gpt-4o-mini",
+        message="And their feet?",
+        conversationId=conversation_id,
+        systemPrompt="Answer briefly.",
+        maxTokens=64,
+    )
+
+    assert second[0]["conversationId"] == conversation_id
+    assert second[-1]["__typename"] == "ChatCompleted", second
+    sent = [(m["role"], m["content"]) for m in platform.openai.requests[-1].body["messages"]]
+    assert sent == [
+        ("system", "Answer briefly."),
+        ("user", "Tell me about geckos"),
+        ("assistant", ANSWER),
+        ("user", "And their feet?"),
+    ]
+    data = await platform.gateway.data(
+        "query($id: ID!) { conversation(id: $id) { title } }", owner.token, id=conversation_id
+    )
+    assert data["conversation"]["title"] == "Tell me about geckos"
+    stored = await platform.messages(owner.token, conversation_id)
+    assert [m["content"] for m in stored] == ["Tell me about geckos", ANSWER, "And their feet?", ANSWER]
+
+
+async def test_another_users_conversation_is_not_found_and_changes_nothing(platform: ChatPlatform) -> None:
+    owner, ws = await platform.team("Private Co")
+    colleague = await platform.gateway.join_new(owner.token, ws, "editor", name="Cole League")
+    outsider, outsider_ws = await platform.team("Outside Co")
+    events = await platform.chat(
+        owner.token, workspaceId=ws, model="gpt-4o-mini", message="Secret", maxTokens=64
+    )
+    conversation_id = events[0]["conversationId"]
+    calls = len(platform.openai.requests)
+
+    for member, workspace_id in ((colleague, ws), (outsider, outsider_ws)):
+        response = await platform.send(
+            member.token,
+            workspaceId=workspace_id,
+            model="gpt-4o-mini",
+            message="Let me in",
+            conversationId=conversation_id,
+        )
+        assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND", response.text
+        events = await platform.chat(
+            member.token,
+            workspaceId=workspace_id,
+            model="gpt-4o-mini",
+            message="Let me in",
+            conversationId=conversation_id,
+        )
+        assert events[0]["errors"][0]["extensions"]["code"] == "NOT_FOUND", events
+
+    assert len(platform.openai.requests) == calls
+    assert len(await platform.messages(owner.token, conversation_id)) == 2
+    assert (await platform.quota(owner.token, ws))["requestsUsed"] == 1
+    assert (await platform.quota(outsider.token, outsider_ws))["requestsUsed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"message": "   "}, "input.message"),
+        ({"maxTokens": -1}, "input.maxTokens"),
+        ({"turnId": "not-a-uuid"}, "input.turnId"),
+        ({"model": ""}, "input.model"),
+    ],
+)
+async def test_bad_input_names_the_field(
+    platform: ChatPlatform, change: dict[str, object], field: str
+) -> None:
+    owner, ws = await platform.team("Typo Co")
+    calls = len(platform.openai.requests)
+    turn = {"workspaceId": ws, "model": "gpt-4o-mini", "message": "Hi", **change}
+
+    response = await platform.send(owner.token, **turn)
+    events = await platform.chat(owner.token, **turn)
+
+    for errors in (response.json()["errors"], events[0]["errors"]):
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT", errors
+        assert errors[0]["extensions"]["field"] == field
+    assert len(platform.openai.requests) == calls
+    assert (await platform.quota(owner.token, ws))["requestsUsed"] == 0
+
+
+async def test_the_same_turn_id_twice_replays_the_turn_and_bills_it_once(platform: ChatPlatform) -> None:
+    owner, ws = await platform.team("Retry Co")
+    calls = len(platform.openai.requests)
+    turn_id = str(uuid.uuid4())
+    turn = {"workspaceId": ws, "model": "gpt-4o-mini", "message": "Hi", "maxTokens": 64, "turnId": turn_id}
+
+    first = await platform.chat(owner.token, **turn)
+    again = await platform.chat(owner.token, **turn)
+    sent = (await platform.send(owner.token, **turn)).json()["data"]["sendMessage"]
+
+    assert first[-1]["__typename"] == "ChatCompleted", first
+    assert first[0]["turnId"] == turn_id
+    assert streamed_text(again) == ANSWER
+    assert [e for e in again if e["__typename"] != "ChatDelta"] == [
+        e for e in first if e["__typename"] != "ChatDelta"
+    ]
+    assert (sent["turnId"], sent["messageId"], sent["text"]) == (turn_id, first[-1]["messageId"], ANSWER)
+    assert len(platform.openai.requests) == calls + 1
+    quota = await platform.quota(owner.token, ws)
+    assert (quota["tokensUsed"], quota["requestsUsed"]) == (21, 1)
+    usage = await platform.usage(owner.token, ws)
+    assert (usage["tokens"], usage["requests"]) == (21, 1)
+    assert len(await platform.messages(owner.token, first[0]["conversationId"])) == 2
+
+
+async def test_cancel_ends_the_stream_cut_and_billed_once(platform: ChatPlatform, answer: Script) -> None:
+    owner, ws = await platform.team("Cancel Co")
+    outsider, _ = await platform.team("Nosy Co")
+    colleague = await platform.gateway.join_new(owner.token, ws, "editor", name="Cole League")
+    answer.text = " ".join(f"word{n}" for n in range(200))
+    answer.mode, answer.delay = "slow", 0.02
+
+    async with platform.websocket(owner.token) as ws_conn:
+        await platform.subscribe(
+            ws_conn, {"input": {"workspaceId": ws, "model": "gpt-4o-mini", "message": "Go", "maxTokens": 512}}
+        )
+        head = await collect(ws_conn, limit=2)
+        turn_id = head[0]["turnId"]
+        assert head[1]["__typename"] == "ChatDelta", head
+
+        for other in (outsider.token, colleague.token):
+            assert await platform.gateway.code(CANCEL, other, id=turn_id) == "NOT_FOUND"
+            resumed = await platform.chat(other, resume={"turnId": turn_id, "afterSeq": 0}, **RESUME_FILLER)
+            assert resumed[0]["errors"][0]["extensions"]["code"] == "NOT_FOUND", resumed
+        cancelled = await platform.gateway.data(CANCEL, owner.token, id=turn_id)
+        assert cancelled["cancelChat"] == {"turnId": turn_id, "cancelled": True}
+        events = head + await collect(ws_conn)
+
+    done = events[-1]
+    assert done["__typename"] == "ChatCompleted", events
+    assert done["finishReason"] == "CANCELLED"
+    text = streamed_text(events)
+    assert text
+    assert answer.text.startswith(text)
+    assert text != answer.text
+    assert (await platform.gateway.data(CANCEL, owner.token, id=turn_id))["cancelChat"]["cancelled"] is False
+    await platform.openai.wait_for_disconnect()
+    quota = await platform.wait_for_settled(owner.token, ws)
+    assert (quota["tokensUsed"], quota["requestsUsed"]) == (done["usage"]["totalTokens"], 1)
+    assert done["usage"]["outputTokens"] > 0
+    assert (await platform.usage(owner.token, ws))["requests"] == 1
+    stored = await platform.messages(owner.token, events[0]["conversationId"])
+    assert [(m["role"], m["status"]) for m in stored] == [("USER", "COMPLETE"), ("ASSISTANT", "CUT")]
+    assert stored[1]["content"] == text
+
+
+async def test_a_turn_is_audited_with_its_model_and_tokens(platform: ChatPlatform) -> None:
+    owner, ws = await platform.team("Audit Co")
+    await platform.set_plan(owner, "pro")
+    events = await platform.chat(owner.token, workspaceId=ws, model="gpt-4", message="Hi", maxTokens=64)
+    turn_id = events[-1]["turnId"]
+
+    audited = await platform.gateway.wait_for_audit(
+        owner.token, ws, lambda found: any(e["resourceId"] == turn_id for e in found)
+    )
+
+    entry = next(e for e in audited if e["resourceId"] == turn_id)
+    assert entry["action"] == "CHAT_COMPLETED"
+    assert entry["resourceType"] == "chat_turn"
+    assert entry["actor"]["id"] == owner.user_id
+    assert entry["details"] == {
+        "model": "gpt-4",
+        "conversation_id": events[0]["conversationId"],
+        "input_tokens": 12,
+        "output_tokens": 9,
+        "cost_micros": 21 * GPT4_MICROS_PER_1K // 1000,
+        "status": "complete",
+    }
