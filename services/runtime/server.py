@@ -80,13 +80,6 @@ class ServiceRegistration:
     stop: Callable[[], Awaitable[None]] | None = None
 
 
-def unimplemented_service(name: str, servicer_cls: type, add_to_server: AddServicerFn) -> ServiceRegistration:
-    """A service whose issue has not landed yet: the generated base servicer answers every RPC with
-    UNIMPLEMENTED, while the service already has its address and answers health, so callers get a clear
-    status instead of a connection error."""
-    return ServiceRegistration(name=name, servicer=servicer_cls(), add_to_server=add_to_server)
-
-
 class GrpcServer:
     """Hosts registrations behind the runtime interceptor, plus `grpc.health.v1` and reflection."""
 

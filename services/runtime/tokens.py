@@ -57,6 +57,7 @@ _KEY_TYPE_OF_ALG = {"Ed25519": "OKP", "EdDSA": "OKP", "RS256": "RSA"}
 # "EdDSA" with an Ed25519 key and "Ed25519" are one algorithm under two names.
 _ALG_FAMILY = {"Ed25519": "Ed25519", "EdDSA": "Ed25519", "RS256": "RS256"}
 MAX_TOKEN_LENGTH = 8192
+MAX_VERIFIED_TOKENS = 10_000
 REQUIRED_CLAIMS = ("sub", "tid", "role")
 
 VerifiedKey = OKPKey | RSAKey
@@ -141,6 +142,9 @@ class JwksTokenVerifier:
         self._fetched_at: float | None = None
         self._fetch_lock = asyncio.Lock()
         self._api_keys: dict[str, tuple[Principal, float]] = {}
+        # Verified JWTs until they expire: every internal call of a chat turn carries the same token, and a
+        # signature check costs more than the rest of a small RPC.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
         if not token or len(token) > MAX_TOKEN_LENGTH:
@@ -158,6 +162,20 @@ class JwksTokenVerifier:
     # ---- JWT ----
 
     async def _verify_jwt(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            fresh_keys = self._fetched_at is not None and self._clock() - self._fetched_at < self._jwks_ttl
+            if fresh_keys and time.time() < cached[1]:
+                return cached[0]
+            del self._verified[token]
+        principal, expires_at = await self._check_jwt(token)
+        if len(self._verified) >= MAX_VERIFIED_TOKENS:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = (principal, expires_at)
+        return principal
+
+    async def _check_jwt(self, token: str) -> tuple[Principal, float]:
+        """The principal of a JWT whose signature and claims hold, and its expiry (epoch seconds)."""
         header = _read_header(token)
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
@@ -169,7 +187,11 @@ class JwksTokenVerifier:
         if key.key_type != _KEY_TYPE_OF_ALG[alg] or _ALG_FAMILY.get(key_alg or alg) != _ALG_FAMILY[alg]:
             raise Unauthenticated("invalid signature")
         claims = self._decode(token, key, alg)
-        return Principal(user_id=claims["sub"], tenant_id=claims["tid"], role=claims["role"], token=token)
+        principal = Principal(
+            user_id=claims["sub"], tenant_id=claims["tid"], role=claims["role"], token=token
+        )
+        exp = claims.get("exp")
+        return principal, float(exp) if isinstance(exp, int | float) else 0.0
 
     def _decode(self, token: str, key: VerifiedKey, alg: str) -> dict[str, Any]:
         try:
@@ -234,6 +256,7 @@ class JwksTokenVerifier:
                 raise UpstreamUnavailable("cannot fetch the token signing keys, try again") from None
             self._keys = keys
             self._fetched_at = now
+            self._verified.clear()  # a key may have been withdrawn: check every token again
 
     # ---- API keys ----
 
