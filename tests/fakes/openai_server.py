@@ -19,20 +19,30 @@ It follows https://platform.openai.com/docs/api-reference/chat/create and the st
 
 Scripted per test through `script` (see `tests/fakes/http_fake.Script`). In fail_status mode a 400 quotes the
 presented key back in its message, as a hostile server might: tests check our errors never repeat it.
+
+Standalone, for benchmarks (scripts/bench_chat_stream.py): `python -m tests.fakes.openai_server --tokens 200
+--pace-ms 10` serves every request the same answer (`token_script`, paced by `PacedServer`) on a free port,
+prints its base URL (`http://127.0.0.1:<port>/v1`) on one line, and runs until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import contextvars
 import json
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
 
-from tests.fakes.http_fake import FakeHttpServer, RecordedRequest, Reply, Script, sse
+from tests.fakes.http_fake import FakeHttpServer, Receive, RecordedRequest, Reply, Scope, Script, Send, sse
 
 API_KEY = "sk-test-openai-0123456789abcdefSECRET"
 CREATED = 1_764_000_000
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 
 
 class OpenAIServer(FakeHttpServer):
@@ -72,14 +82,17 @@ class OpenAIServer(FakeHttpServer):
             return
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            await reply.stream(
-                self._chunks(model, script, include_usage),
-                content_type="text/event-stream; charset=utf-8",
-                delay=script.delay if script.mode == "slow" else 0.0,
-                cut=script.mode == "cut",
-            )
+            await self._stream(reply, self._chunks(model, script, include_usage), script)
             return
         await reply.json(200, self._completion(model, script))
+
+    async def _stream(self, reply: Reply, chunks: list[bytes], script: Script) -> None:
+        await reply.stream(
+            chunks,
+            content_type=SSE_CONTENT_TYPE,
+            delay=script.delay if script.mode == "slow" else 0.0,
+            cut=script.mode == "cut",
+        )
 
     async def _fail(self, script: Script, presented: str, reply: Reply) -> None:
         status = script.fail_status
@@ -199,3 +212,84 @@ async def openai_server() -> AsyncIterator[OpenAIServer]:
         yield server
     finally:
         await server.stop()
+
+
+# --- standalone, for benchmarks -----------------------------------------------------------------------------
+
+TOKEN = "tok"  # each streamed token of a benchmark answer: one word, one event
+_ASGI_SEND: contextvars.ContextVar[Send] = contextvars.ContextVar("asgi_send")
+
+
+def token_script(tokens: int) -> Script:
+    """An answer of `tokens` words `TOKEN`, one streamed event each; its usage counts exactly those tokens."""
+    return Script(text=" ".join([TOKEN] * tokens), input_tokens=8, output_tokens=tokens)
+
+
+class PacedServer(OpenAIServer):
+    """Serves one script for its whole life, each streamed event `pace` seconds after the previous one (0: at
+    full speed, as `OpenAIServer` does). Cheap per token, so that a benchmark measures its subject, not the
+    fake: each answer is rendered once, and the pace is kept with one timer per event on a fixed schedule
+    (Reply's `delay` spends a task per event on noticing a client that left; this ignores one)."""
+
+    def __init__(self, script: Script, pace: float = 0.0) -> None:
+        super().__init__()
+        self.script = script
+        self.pace = pace
+        self._rendered: dict[tuple[str, bool], list[bytes]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = _ASGI_SEND.set(send)  # for `_stream`, which runs within this call
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            _ASGI_SEND.reset(token)
+
+    def _chunks(self, model: str, script: Script, include_usage: bool) -> list[bytes]:
+        key = (model, include_usage)
+        if key not in self._rendered:
+            self._rendered[key] = super()._chunks(model, script, include_usage)
+        return self._rendered[key]
+
+    async def _stream(self, reply: Reply, chunks: list[bytes], script: Script) -> None:
+        if not self.pace:
+            await super()._stream(reply, chunks, script)
+            return
+        send = _ASGI_SEND.get()
+        headers = [(b"content-type", SSE_CONTENT_TYPE.encode()), (b"cache-control", b"no-cache")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        for chunk in chunks:
+            due += self.pace
+            await asyncio.sleep(due - loop.time())
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def serve(server: OpenAIServer) -> None:
+    """Runs `server` until SIGTERM/SIGINT; prints its base URL once listening."""
+    await server.start()
+    print(server.api_base, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        while not stop.is_set():
+            server.requests.clear()  # a benchmark sends many thousands: keep none
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    finally:
+        await server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The fake OpenAI server as a process of its own.")
+    parser.add_argument("--tokens", type=int, default=200, help="streamed tokens in each answer")
+    parser.add_argument("--pace-ms", type=float, default=0.0, help="time between streamed events")
+    args = parser.parse_args()
+    asyncio.run(serve(PacedServer(token_script(args.tokens), args.pace_ms / 1000)))
+
+
+if __name__ == "__main__":
+    main()
