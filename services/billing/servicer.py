@@ -3,6 +3,7 @@ ledger.py; plans, budgets, invoices and Stripe answer UNIMPLEMENTED until their 
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 
@@ -60,8 +61,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         """A member of the workspace (any role; NOT_FOUND otherwise) and their tenant's plan."""
         principal = require_user()
         workspace_id = canonical_workspace_id(workspace_id)
-        await self._access.member(workspace_id, "")
-        return Caller(principal.tenant_id or "", workspace_id, await self._access.tenant_plan())
+        _, plan = await asyncio.gather(self._access.member(workspace_id, ""), self._access.tenant_plan())
+        return Caller(principal.tenant_id or "", workspace_id, plan)
 
     @staticmethod
     def _user(requested: str) -> str:

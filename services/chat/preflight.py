@@ -1,7 +1,7 @@
 """Everything a turn must pass before the provider is called (DESIGN.md §2 step 3), in few round trips:
 the permission, the model's eligibility and the conversation are asked for at once; then the history that fits
 the model's window, then the tokens are reserved. Nothing is written before the reservation holds, so a denied
-turn leaves no trace.
+turn leaves no trace; even a new conversation is only stored once the model is already being called.
 """
 
 from __future__ import annotations
@@ -161,17 +161,12 @@ class Preflight:
                 model_free_tokens_cap=model.max_free_tokens_per_month,
             )
         )
-        conversation_id = request.conversation_id
-        if not conversation_id:
-            created = await self._memory().CreateConversation(
-                memory_pb2.CreateConversationRequest(workspace_id=request.workspace_id)
-            )
-            conversation_id = created.conversation.id
         return Prepared(
             request=request,
             tenant_id=principal.tenant_id or "",
             user_id=principal.user_id or "",
-            conversation_id=conversation_id,
+            # A new conversation is stored while the model answers (runner.py), under the id chosen here.
+            conversation_id=request.conversation_id or new_id(),
             new_conversation=not request.conversation_id,
             model=model,
             route=resolved.route,

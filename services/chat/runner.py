@@ -235,6 +235,13 @@ class TurnRunner:
             log.warning("chat_release_failed", turn_id=prepared.request.turn_id, error=error.message)
 
     async def _store_prompt(self, prepared: Prepared, message_id: str) -> None:
+        """The user's message (and a new conversation, under the id ChatStarted announced)."""
+        if prepared.new_conversation:
+            await self._memory().CreateConversation(
+                memory_pb2.CreateConversationRequest(
+                    workspace_id=prepared.request.workspace_id, conversation_id=prepared.conversation_id
+                )
+            )
         await self._memory().AppendMessage(
             memory_pb2.AppendMessageRequest(
                 conversation_id=prepared.conversation_id,

@@ -80,16 +80,32 @@ class MemoryService:
         await self._access.require(conversation.workspace_id, permission)
         return principal, conversation
 
-    async def create(self, *, workspace_id: str, title: str) -> Conversation:
+    async def create(self, *, workspace_id: str, title: str, conversation_id: str = "") -> Conversation:
+        """A new conversation of the caller; with `conversation_id` (chosen by chat before storing it), a
+        repeated create answers the one stored, and an id that is someone else's is a CONFLICT."""
         principal = await self._access.require(workspace_id, WRITE)
+        workspace_id = canonical_workspace_id(workspace_id)
+        chosen = parse_id(conversation_id) if conversation_id.strip() else new_id()
+        if chosen is None:
+            raise BadInput("conversation_id is not a UUID", field="conversation_id")
         conversation = Conversation(
-            id=new_id(),
+            id=chosen,
             tenant_id=principal.tenant_id,
-            workspace_id=canonical_workspace_id(workspace_id),
+            workspace_id=workspace_id,
             user_id=principal.user_id,
             title=valid_title(title),
         )
         async with self._db.transaction() as session:
+            existing = await session.get(Conversation, chosen)
+            if existing is not None:
+                mine = (existing.tenant_id, existing.user_id, existing.workspace_id) == (
+                    principal.tenant_id,
+                    principal.user_id,
+                    workspace_id,
+                )
+                if not mine:
+                    raise Conflict("conversation_id is taken", field="conversation_id")
+                return existing
             session.add(conversation)
             await session.flush()
             await self._audit(session, principal, conversation, "CONVERSATION_CREATED")

@@ -97,7 +97,9 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
     async def CreateConversation(
         self, request: memory_pb2.CreateConversationRequest, context: ServicerContext
     ) -> memory_pb2.CreateConversationResponse:
-        conversation = await self._memory.create(workspace_id=request.workspace_id, title=request.title)
+        conversation = await self._memory.create(
+            workspace_id=request.workspace_id, title=request.title, conversation_id=request.conversation_id
+        )
         return memory_pb2.CreateConversationResponse(conversation=conversation_message(conversation))
 
     async def GetConversation(

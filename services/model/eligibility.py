@@ -10,6 +10,7 @@ switch, then the role, then the install or the operator's key).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -94,9 +95,12 @@ class EligibilityService:
     async def list(self, workspace_id: str, user_id: str) -> list[Eligibility]:
         workspace_id = canonical_workspace_id(workspace_id)
         tenant_id = require_user().tenant_id
-        member = await self._access.member(workspace_id, user_id)
-        plan = await self._access.tenant_plan()
-        settings = await self._workspace_models.settings(workspace_id)
+        # Independent answers from three places: asked at once (this is on every chat turn's path).
+        member, plan, settings = await asyncio.gather(
+            self._access.member(workspace_id, user_id),
+            self._access.tenant_plan(),
+            self._workspace_models.settings(workspace_id),
+        )
         async with self._db.session() as session:
             repository = ModelRepository(session)
             model_views = await views(repository, tenant_id, await repository.models(tenant_id))
@@ -108,9 +112,12 @@ class EligibilityService:
         tenant_id = require_user().tenant_id
         if not model_id.strip():
             raise BadInput("model_id is required", field="model_id")
-        member = await self._access.member(workspace_id, user_id)
-        plan = await self._access.tenant_plan()
-        settings = await self._workspace_models.settings(workspace_id)
+        # Independent answers from three places: asked at once (this is on every chat turn's path).
+        member, plan, settings = await asyncio.gather(
+            self._access.member(workspace_id, user_id),
+            self._access.tenant_plan(),
+            self._workspace_models.settings(workspace_id),
+        )
         async with self._db.session() as session:
             repository = ModelRepository(session)
             row = await repository.model(tenant_id, model_id.strip())

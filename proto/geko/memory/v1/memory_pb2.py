@@ -26,53 +26,53 @@ from geko.common.v1 import common_pb2 as geko_dot_common_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgeko/memory/v1/memory.proto\x12\x0egeko.memory.v1\x1a\x1bgeko/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x02\n\x0c\x43onversation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x10\n\x08\x61rchived\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_message_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc9\x02\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12)\n\x04role\x18\x03 \x01(\x0e\x32\x1b.geko.memory.v1.MessageRole\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12\x10\n\x08model_id\x18\x05 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x06 \x01(\x03\x12\x15\n\routput_tokens\x18\x07 \x01(\x03\x12-\n\x06status\x18\x08 \x01(\x0e\x32\x1d.geko.memory.v1.MessageStatus\x12\x0f\n\x07turn_id\x18\t \x01(\t\x12\x14\n\x0ctool_call_id\x18\n \x01(\t\x12\x17\n\x0ftool_calls_json\x18\x0b \x01(\t\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\x19\x43reateConversationRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\"P\n\x1a\x43reateConversationResponse\x12\x32\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1c.geko.memory.v1.Conversation\"$\n\x16GetConversationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"M\n\x17GetConversationResponse\x12\x32\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1c.geko.memory.v1.Conversation\"\x84\x01\n\x18ListConversationsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x1b.geko.common.v1.PageRequest\x12\r\n\x05query\x18\x03 \x01(\t\x12\x18\n\x10include_archived\x18\x04 \x01(\x08\"}\n\x19ListConversationsResponse\x12\x33\n\rconversations\x18\x01 \x03(\x0b\x32\x1c.geko.memory.v1.Conversation\x12+\n\tpage_info\x18\x02 \x01(\x0b\x32\x18.geko.common.v1.PageInfo\"i\n\x19UpdateConversationRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x05title\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08\x61rchived\x18\x03 \x01(\x08H\x01\x88\x01\x01\x42\x08\n\x06_titleB\x0b\n\t_archived\"P\n\x1aUpdateConversationResponse\x12\x32\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1c.geko.memory.v1.Conversation\"\'\n\x19\x44\x65leteConversationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65leteConversationResponse\"\xad\x02\n\x14\x41ppendMessageRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12)\n\x04role\x18\x03 \x01(\x0e\x32\x1b.geko.memory.v1.MessageRole\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12\x10\n\x08model_id\x18\x05 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x06 \x01(\x03\x12\x15\n\routput_tokens\x18\x07 \x01(\x03\x12-\n\x06status\x18\x08 \x01(\x0e\x32\x1d.geko.memory.v1.MessageStatus\x12\x0f\n\x07turn_id\x18\t \x01(\t\x12\x14\n\x0ctool_call_id\x18\n \x01(\t\x12\x17\n\x0ftool_calls_json\x18\x0b \x01(\t\"u\n\x15\x41ppendMessageResponse\x12(\n\x07message\x18\x01 \x01(\x0b\x32\x17.geko.memory.v1.Message\x12\x32\n\x0c\x63onversation\x18\x02 \x01(\x0b\x32\x1c.geko.memory.v1.Conversation\"Y\n\x13ListMessagesRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x1b.geko.common.v1.PageRequest\"n\n\x14ListMessagesResponse\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.geko.memory.v1.Message\x12+\n\tpage_info\x18\x02 \x01(\x0b\x32\x18.geko.common.v1.PageInfo\"{\n\x16\x41ssembleContextRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63ontext_window\x18\x02 \x01(\x05\x12\x15\n\rsystem_prompt\x18\x03 \x01(\t\x12\x19\n\x11max_output_tokens\x18\x04 \x01(\x05\"q\n\x17\x41ssembleContextResponse\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.geko.memory.v1.Message\x12\x18\n\x10\x65stimated_tokens\x18\x02 \x01(\x03\x12\x11\n\ttruncated\x18\x03 \x01(\x08*\x8e\x01\n\x0bMessageRole\x12\x1c\n\x18MESSAGE_ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13MESSAGE_ROLE_SYSTEM\x10\x01\x12\x15\n\x11MESSAGE_ROLE_USER\x10\x02\x12\x1a\n\x16MESSAGE_ROLE_ASSISTANT\x10\x03\x12\x15\n\x11MESSAGE_ROLE_TOOL\x10\x04*\x7f\n\rMessageStatus\x12\x1e\n\x1aMESSAGE_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17MESSAGE_STATUS_COMPLETE\x10\x01\x12\x16\n\x12MESSAGE_STATUS_CUT\x10\x02\x12\x19\n\x15MESSAGE_STATUS_FAILED\x10\x03\x32\xc1\x06\n\rMemoryService\x12k\n\x12\x43reateConversation\x12).geko.memory.v1.CreateConversationRequest\x1a*.geko.memory.v1.CreateConversationResponse\x12\x62\n\x0fGetConversation\x12&.geko.memory.v1.GetConversationRequest\x1a\'.geko.memory.v1.GetConversationResponse\x12h\n\x11ListConversations\x12(.geko.memory.v1.ListConversationsRequest\x1a).geko.memory.v1.ListConversationsResponse\x12k\n\x12UpdateConversation\x12).geko.memory.v1.UpdateConversationRequest\x1a*.geko.memory.v1.UpdateConversationResponse\x12k\n\x12\x44\x65leteConversation\x12).geko.memory.v1.DeleteConversationRequest\x1a*.geko.memory.v1.DeleteConversationResponse\x12\\\n\rAppendMessage\x12$.geko.memory.v1.AppendMessageRequest\x1a%.geko.memory.v1.AppendMessageResponse\x12Y\n\x0cListMessages\x12#.geko.memory.v1.ListMessagesRequest\x1a$.geko.memory.v1.ListMessagesResponse\x12\x62\n\x0f\x41ssembleContext\x12&.geko.memory.v1.AssembleContextRequest\x1a\'.geko.memory.v1.AssembleContextResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgeko/memory/v1/memory.proto\x12\x0egeko.memory.v1\x1a\x1bgeko/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x02\n\x0c\x43onversation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x10\n\x08\x61rchived\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_message_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc9\x02\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12)\n\x04role\x18\x03 \x01(\x0e\x32\x1b.geko.memory.v1.MessageRole\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12\x10\n\x08model_id\x18\x05 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x06 \x01(\x03\x12\x15\n\routput_tokens\x18\x07 \x01(\x03\x12-\n\x06status\x18\x08 \x01(\x0e\x32\x1d.geko.memory.v1.MessageStatus\x12\x0f\n\x07turn_id\x18\t \x01(\t\x12\x14\n\x0ctool_call_id\x18\n \x01(\t\x12\x17\n\x0ftool_calls_json\x18\x0b \x01(\t\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\x19\x43reateConversationRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\"P\n\x1a\x43reateConversationResponse\x12\x32\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1c.geko.memory.v1.Conversation\"$\n\x16GetConversationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"M\n\x17GetConversationResponse\x12\x32\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1c.geko.memory.v1.Conversation\"\x84\x01\n\x18ListConversationsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x1b.geko.common.v1.PageRequest\x12\r\n\x05query\x18\x03 \x01(\t\x12\x18\n\x10include_archived\x18\x04 \x01(\x08\"}\n\x19ListConversationsResponse\x12\x33\n\rconversations\x18\x01 \x03(\x0b\x32\x1c.geko.memory.v1.Conversation\x12+\n\tpage_info\x18\x02 \x01(\x0b\x32\x18.geko.common.v1.PageInfo\"i\n\x19UpdateConversationRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x05title\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08\x61rchived\x18\x03 \x01(\x08H\x01\x88\x01\x01\x42\x08\n\x06_titleB\x0b\n\t_archived\"P\n\x1aUpdateConversationResponse\x12\x32\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1c.geko.memory.v1.Conversation\"\'\n\x19\x44\x65leteConversationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65leteConversationResponse\"\xad\x02\n\x14\x41ppendMessageRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12)\n\x04role\x18\x03 \x01(\x0e\x32\x1b.geko.memory.v1.MessageRole\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12\x10\n\x08model_id\x18\x05 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x06 \x01(\x03\x12\x15\n\routput_tokens\x18\x07 \x01(\x03\x12-\n\x06status\x18\x08 \x01(\x0e\x32\x1d.geko.memory.v1.MessageStatus\x12\x0f\n\x07turn_id\x18\t \x01(\t\x12\x14\n\x0ctool_call_id\x18\n \x01(\t\x12\x17\n\x0ftool_calls_json\x18\x0b \x01(\t\"u\n\x15\x41ppendMessageResponse\x12(\n\x07message\x18\x01 \x01(\x0b\x32\x17.geko.memory.v1.Message\x12\x32\n\x0c\x63onversation\x18\x02 \x01(\x0b\x32\x1c.geko.memory.v1.Conversation\"Y\n\x13ListMessagesRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x1b.geko.common.v1.PageRequest\"n\n\x14ListMessagesResponse\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.geko.memory.v1.Message\x12+\n\tpage_info\x18\x02 \x01(\x0b\x32\x18.geko.common.v1.PageInfo\"{\n\x16\x41ssembleContextRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63ontext_window\x18\x02 \x01(\x05\x12\x15\n\rsystem_prompt\x18\x03 \x01(\t\x12\x19\n\x11max_output_tokens\x18\x04 \x01(\x05\"q\n\x17\x41ssembleContextResponse\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.geko.memory.v1.Message\x12\x18\n\x10\x65stimated_tokens\x18\x02 \x01(\x03\x12\x11\n\ttruncated\x18\x03 \x01(\x08*\x8e\x01\n\x0bMessageRole\x12\x1c\n\x18MESSAGE_ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13MESSAGE_ROLE_SYSTEM\x10\x01\x12\x15\n\x11MESSAGE_ROLE_USER\x10\x02\x12\x1a\n\x16MESSAGE_ROLE_ASSISTANT\x10\x03\x12\x15\n\x11MESSAGE_ROLE_TOOL\x10\x04*\x7f\n\rMessageStatus\x12\x1e\n\x1aMESSAGE_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17MESSAGE_STATUS_COMPLETE\x10\x01\x12\x16\n\x12MESSAGE_STATUS_CUT\x10\x02\x12\x19\n\x15MESSAGE_STATUS_FAILED\x10\x03\x32\xc1\x06\n\rMemoryService\x12k\n\x12\x43reateConversation\x12).geko.memory.v1.CreateConversationRequest\x1a*.geko.memory.v1.CreateConversationResponse\x12\x62\n\x0fGetConversation\x12&.geko.memory.v1.GetConversationRequest\x1a\'.geko.memory.v1.GetConversationResponse\x12h\n\x11ListConversations\x12(.geko.memory.v1.ListConversationsRequest\x1a).geko.memory.v1.ListConversationsResponse\x12k\n\x12UpdateConversation\x12).geko.memory.v1.UpdateConversationRequest\x1a*.geko.memory.v1.UpdateConversationResponse\x12k\n\x12\x44\x65leteConversation\x12).geko.memory.v1.DeleteConversationRequest\x1a*.geko.memory.v1.DeleteConversationResponse\x12\\\n\rAppendMessage\x12$.geko.memory.v1.AppendMessageRequest\x1a%.geko.memory.v1.AppendMessageResponse\x12Y\n\x0cListMessages\x12#.geko.memory.v1.ListMessagesRequest\x1a$.geko.memory.v1.ListMessagesResponse\x12\x62\n\x0f\x41ssembleContext\x12&.geko.memory.v1.AssembleContextRequest\x1a\'.geko.memory.v1.AssembleContextResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'geko.memory.v1.memory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MESSAGEROLE']._serialized_start=2368
-  _globals['_MESSAGEROLE']._serialized_end=2510
-  _globals['_MESSAGESTATUS']._serialized_start=2512
-  _globals['_MESSAGESTATUS']._serialized_end=2639
+  _globals['_MESSAGEROLE']._serialized_start=2393
+  _globals['_MESSAGEROLE']._serialized_end=2535
+  _globals['_MESSAGESTATUS']._serialized_start=2537
+  _globals['_MESSAGESTATUS']._serialized_end=2664
   _globals['_CONVERSATION']._serialized_start=110
   _globals['_CONVERSATION']._serialized_end=380
   _globals['_MESSAGE']._serialized_start=383
   _globals['_MESSAGE']._serialized_end=712
   _globals['_CREATECONVERSATIONREQUEST']._serialized_start=714
-  _globals['_CREATECONVERSATIONREQUEST']._serialized_end=778
-  _globals['_CREATECONVERSATIONRESPONSE']._serialized_start=780
-  _globals['_CREATECONVERSATIONRESPONSE']._serialized_end=860
-  _globals['_GETCONVERSATIONREQUEST']._serialized_start=862
-  _globals['_GETCONVERSATIONREQUEST']._serialized_end=898
-  _globals['_GETCONVERSATIONRESPONSE']._serialized_start=900
-  _globals['_GETCONVERSATIONRESPONSE']._serialized_end=977
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=980
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=1112
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=1114
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=1239
-  _globals['_UPDATECONVERSATIONREQUEST']._serialized_start=1241
-  _globals['_UPDATECONVERSATIONREQUEST']._serialized_end=1346
-  _globals['_UPDATECONVERSATIONRESPONSE']._serialized_start=1348
-  _globals['_UPDATECONVERSATIONRESPONSE']._serialized_end=1428
-  _globals['_DELETECONVERSATIONREQUEST']._serialized_start=1430
-  _globals['_DELETECONVERSATIONREQUEST']._serialized_end=1469
-  _globals['_DELETECONVERSATIONRESPONSE']._serialized_start=1471
-  _globals['_DELETECONVERSATIONRESPONSE']._serialized_end=1499
-  _globals['_APPENDMESSAGEREQUEST']._serialized_start=1502
-  _globals['_APPENDMESSAGEREQUEST']._serialized_end=1803
-  _globals['_APPENDMESSAGERESPONSE']._serialized_start=1805
-  _globals['_APPENDMESSAGERESPONSE']._serialized_end=1922
-  _globals['_LISTMESSAGESREQUEST']._serialized_start=1924
-  _globals['_LISTMESSAGESREQUEST']._serialized_end=2013
-  _globals['_LISTMESSAGESRESPONSE']._serialized_start=2015
-  _globals['_LISTMESSAGESRESPONSE']._serialized_end=2125
-  _globals['_ASSEMBLECONTEXTREQUEST']._serialized_start=2127
-  _globals['_ASSEMBLECONTEXTREQUEST']._serialized_end=2250
-  _globals['_ASSEMBLECONTEXTRESPONSE']._serialized_start=2252
-  _globals['_ASSEMBLECONTEXTRESPONSE']._serialized_end=2365
-  _globals['_MEMORYSERVICE']._serialized_start=2642
-  _globals['_MEMORYSERVICE']._serialized_end=3475
+  _globals['_CREATECONVERSATIONREQUEST']._serialized_end=803
+  _globals['_CREATECONVERSATIONRESPONSE']._serialized_start=805
+  _globals['_CREATECONVERSATIONRESPONSE']._serialized_end=885
+  _globals['_GETCONVERSATIONREQUEST']._serialized_start=887
+  _globals['_GETCONVERSATIONREQUEST']._serialized_end=923
+  _globals['_GETCONVERSATIONRESPONSE']._serialized_start=925
+  _globals['_GETCONVERSATIONRESPONSE']._serialized_end=1002
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=1005
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=1137
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=1139
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=1264
+  _globals['_UPDATECONVERSATIONREQUEST']._serialized_start=1266
+  _globals['_UPDATECONVERSATIONREQUEST']._serialized_end=1371
+  _globals['_UPDATECONVERSATIONRESPONSE']._serialized_start=1373
+  _globals['_UPDATECONVERSATIONRESPONSE']._serialized_end=1453
+  _globals['_DELETECONVERSATIONREQUEST']._serialized_start=1455
+  _globals['_DELETECONVERSATIONREQUEST']._serialized_end=1494
+  _globals['_DELETECONVERSATIONRESPONSE']._serialized_start=1496
+  _globals['_DELETECONVERSATIONRESPONSE']._serialized_end=1524
+  _globals['_APPENDMESSAGEREQUEST']._serialized_start=1527
+  _globals['_APPENDMESSAGEREQUEST']._serialized_end=1828
+  _globals['_APPENDMESSAGERESPONSE']._serialized_start=1830
+  _globals['_APPENDMESSAGERESPONSE']._serialized_end=1947
+  _globals['_LISTMESSAGESREQUEST']._serialized_start=1949
+  _globals['_LISTMESSAGESREQUEST']._serialized_end=2038
+  _globals['_LISTMESSAGESRESPONSE']._serialized_start=2040
+  _globals['_LISTMESSAGESRESPONSE']._serialized_end=2150
+  _globals['_ASSEMBLECONTEXTREQUEST']._serialized_start=2152
+  _globals['_ASSEMBLECONTEXTREQUEST']._serialized_end=2275
+  _globals['_ASSEMBLECONTEXTRESPONSE']._serialized_start=2277
+  _globals['_ASSEMBLECONTEXTRESPONSE']._serialized_end=2390
+  _globals['_MEMORYSERVICE']._serialized_start=2667
+  _globals['_MEMORYSERVICE']._serialized_end=3500
 # @@protoc_insertion_point(module_scope)

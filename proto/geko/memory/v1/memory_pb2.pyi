@@ -86,12 +86,14 @@ class Message(_message.Message):
     def __init__(self, id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., role: _Optional[_Union[MessageRole, str]] = ..., content: _Optional[str] = ..., model_id: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., status: _Optional[_Union[MessageStatus, str]] = ..., turn_id: _Optional[str] = ..., tool_call_id: _Optional[str] = ..., tool_calls_json: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateConversationRequest(_message.Message):
-    __slots__ = ("workspace_id", "title")
+    __slots__ = ("workspace_id", "title", "conversation_id")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     title: str
-    def __init__(self, workspace_id: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
+    conversation_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., title: _Optional[str] = ..., conversation_id: _Optional[str] = ...) -> None: ...
 
 class CreateConversationResponse(_message.Message):
     __slots__ = ("conversation",)
