@@ -3,6 +3,8 @@ operations of the chat tests.
 
 The platform's OpenAI key is the fake's, so the catalog's OpenAI models (gpt-4o-mini for every plan, gpt-4
 from pro) stream real SSE from it; the fake Ollama and the other platform keys are as in the model tests.
+`billing_apart_platform` is the same platform with billing on a gRPC server of its own, for tests that take
+billing down.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,13 +21,26 @@ import httpx
 from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection
 
+from db import migrate
+from db.seed import seed
 from geko.billing.v1 import billing_pb2, billing_pb2_grpc
+from graphql_gateway.app import create_app
+from services.embedded import Platform
+from services.events.relay import OutboxRelay
+from services.hosting import (
+    HttpServer,
+    registrations,
+    reserved_loopback_port,
+    token_verifier,
+    with_service_addresses,
+)
 from services.runtime.ids import new_id
-from services.runtime.server import ServiceDeps
+from services.runtime.server import GrpcServer, ServiceDeps
+from services.runtime.settings import SERVICES
 from tests.fakes.ollama_server import OllamaServer
 from tests.fakes.openai_server import API_KEY, OpenAIServer
 from tests.integration.gateway.models_platform import LOCAL_LIBRARY, ModelPlatform
-from tests.integration.gateway.team import Member, team_gateway
+from tests.integration.gateway.team import Member, TeamGateway, team_gateway, team_settings
 
 T = TypeVar("T")
 
@@ -89,14 +104,21 @@ class ChatPlatform(ModelPlatform):
         return usage
 
     async def commit_usage(
-        self, token: str, workspace_id: str, tokens: int, model: str = "gpt-4o-mini", key: str | None = None
+        self,
+        token: str,
+        workspace_id: str,
+        output_tokens: int,
+        *,
+        input_tokens: int = 0,
+        model: str = "gpt-4o-mini",
+        key: str | None = None,
     ) -> billing_pb2.CommitUsageResponse:
-        """`tokens` output tokens committed straight to BillingService as the user (no reservation), under
-        idempotency key `key` (a new one when None)."""
+        """Usage committed straight to BillingService as the user (no reservation), under idempotency key
+        `key` (a new one when None)."""
         request = billing_pb2.CommitUsageRequest(
             idempotency_key=key or new_id(),
-            input_tokens=0,
-            output_tokens=tokens,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
             model_id=model,
             workspace_id=workspace_id,
         )
@@ -173,28 +195,103 @@ def streamed_text(events: list[dict[str, Any]]) -> str:
 
 
 @asynccontextmanager
-async def chat_platform(
-    database_url: str, data_dir: Path, redis_url: str | None = None, **overrides: Any
-) -> AsyncIterator[ChatPlatform]:
-    openai = await OpenAIServer(models=("gpt-4o-mini", "gpt-4", "gpt-4o")).start()
-    ollama = await OllamaServer(library=LOCAL_LIBRARY, installed=()).start()
+async def fake_providers() -> AsyncIterator[tuple[OpenAIServer, OllamaServer, dict[str, Any]]]:
+    """The fake OpenAI (gpt-4o-mini, gpt-4, gpt-4o) and Ollama, and the settings that point GEKO at them."""
+    openai = OpenAIServer(models=("gpt-4o-mini", "gpt-4", "gpt-4o"))
+    ollama = OllamaServer(library=LOCAL_LIBRARY, installed=())
+    await openai.start()
+    await ollama.start()
     try:
-        async with team_gateway(
-            database_url,
-            data_dir,
-            redis_url,
-            ollama_url=ollama.base_url,
-            openai_base_url=openai.api_base,
-            openai_api_key=SecretStr(API_KEY),
-            anthropic_api_key=SecretStr("sk-platform-anthropic"),
-            deepseek_api_key=SecretStr("sk-platform-deepseek"),
-            **overrides,
-        ) as gateway:
-            deps = ServiceDeps.from_settings(gateway.platform.settings)
-            try:
-                yield ChatPlatform(gateway, ollama, deps, openai)
-            finally:
-                await deps.aclose()
+        yield (
+            openai,
+            ollama,
+            {
+                "ollama_url": ollama.base_url,
+                "openai_base_url": openai.api_base,
+                "openai_api_key": SecretStr(API_KEY),
+                "anthropic_api_key": SecretStr("sk-platform-anthropic"),
+                "deepseek_api_key": SecretStr("sk-platform-deepseek"),
+            },
+        )
     finally:
         await ollama.stop()
         await openai.stop()
+
+
+@asynccontextmanager
+async def chat_platform(
+    database_url: str, data_dir: Path, redis_url: str | None = None, **overrides: Any
+) -> AsyncIterator[ChatPlatform]:
+    async with (
+        fake_providers() as (openai, ollama, providers),
+        team_gateway(database_url, data_dir, redis_url, **providers, **overrides) as gateway,
+    ):
+        deps = ServiceDeps.from_settings(gateway.platform.settings)
+        try:
+            yield ChatPlatform(gateway, ollama, deps, openai)
+        finally:
+            await deps.aclose()
+
+
+class BillingServer:
+    """BillingService alone on a gRPC server at a fixed port, which a test stops and starts again."""
+
+    def __init__(self, deps: ServiceDeps, port: int) -> None:
+        self._deps = deps
+        self.port = port
+        self._server: GrpcServer | None = None
+
+    async def start(self) -> None:
+        self._server = GrpcServer(
+            registrations(["billing"], self._deps),
+            token_verifier=token_verifier(["billing"], self._deps),
+            settings=self._deps.settings,
+        )
+        await self._server.start(f"127.0.0.1:{self.port}")
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(0)
+            self._server = None
+
+
+@asynccontextmanager
+async def billing_apart_platform(
+    database_url: str, data_dir: Path, redis_url: str | None = None, **overrides: Any
+) -> AsyncIterator[tuple[ChatPlatform, BillingServer]]:
+    """The embedded platform's layout (run_embedded) with billing on a gRPC server of its own, so that a test
+    can take billing down while chat, the outbox relay and the gateway keep running. Everything else is as in
+    `chat_platform`: one process, one database, real gRPC and HTTP on loopback."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    others = [service for service in SERVICES if service != "billing"]
+    async with fake_providers() as (openai, ollama, providers), AsyncExitStack() as stack:
+        settings = team_settings(database_url, data_dir, redis_url, **providers, **overrides)
+        await migrate.upgrade(settings.effective_database_url)
+        grpc_port = stack.enter_context(reserved_loopback_port())
+        billing_port = stack.enter_context(reserved_loopback_port())
+        settings = with_service_addresses(settings, f"127.0.0.1:{grpc_port}").model_copy(
+            update={"billing_addr": f"127.0.0.1:{billing_port}"}
+        )
+        deps = ServiceDeps.from_settings(settings)
+        stack.push_async_callback(deps.aclose)
+        async with deps.database.transaction() as session:
+            await seed(session)
+        server = GrpcServer(
+            registrations(others, deps), token_verifier=token_verifier(others, deps), settings=settings
+        )
+        await server.start(f"127.0.0.1:{grpc_port}")
+        stack.push_async_callback(server.stop, 0)
+        billing = BillingServer(deps, billing_port)
+        await billing.start()
+        stack.push_async_callback(billing.stop)
+        relay = OutboxRelay(deps.database, deps.channels, settings, SERVICES)
+        await relay.start()
+        stack.push_async_callback(relay.stop)
+        app = create_app(settings, channels=deps.channels, database=deps.database, backends=deps.backends)
+        http = HttpServer(app, "127.0.0.1", 0, grace_seconds=0)
+        await http.start()
+        stack.push_async_callback(http.stop)
+        url = f"http://127.0.0.1:{http.port}"
+        client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
+        gateway = TeamGateway(Platform(settings, grpc_port, http.port, url, None), client)
+        yield ChatPlatform(gateway, ollama, deps, openai), billing
