@@ -34,6 +34,7 @@ from services.providers.transport import (
     as_object,
     body_lines,
     decode_object,
+    drain,
     make_client,
     open_response,
     read_json,
@@ -68,13 +69,15 @@ class AnthropicChatAdapter:
             self._client, self._config, self._url, headers=headers, json=body
         ) as response:
             state = _StreamState()
-            async for event in iter_sse(body_lines(response)):
+            events = iter_sse(body_lines(response))
+            async for event in events:
                 data = decode_object(event.data)
                 kind = data.get("type", event.event)
                 if kind == "error":
                     raise error_for_event(data, api_key=self._config.api_key)
                 if kind == "message_stop":
                     yield state.end()
+                    await drain(events)
                     return
                 delta = state.feed(kind, data)
                 if delta is not None:

@@ -39,6 +39,7 @@ from services.providers.transport import (
     as_object,
     body_lines,
     decode_object,
+    drain,
     make_client,
     open_response,
     read_json,
@@ -165,7 +166,8 @@ class OllamaChatAdapter:
             self._client, self._config, self._url, headers=_headers(self._config), json=body
         ) as response:
             called_tools = False
-            async for line in body_lines(response):
+            lines = body_lines(response)
+            async for line in lines:
                 if not line.strip():
                     continue
                 data = decode_object(line)
@@ -179,6 +181,7 @@ class OllamaChatAdapter:
                     yield ToolCallDelta(call)
                 if data.get("done") is True:
                     yield StreamEnd(_finish_reason(data, called_tools=called_tools), _usage(data))
+                    await drain(lines)
                     return
         raise stream_cut()
 

@@ -32,6 +32,7 @@ from services.providers.transport import (
     as_object,
     body_lines,
     decode_object,
+    drain,
     make_client,
     open_response,
     read_json,
@@ -56,10 +57,12 @@ class OpenAIChatAdapter:
             self._client, self._config, self._url, headers=headers, json=body
         ) as response:
             state = _StreamState()
-            async for event in iter_sse(body_lines(response)):
+            events = iter_sse(body_lines(response))
+            async for event in events:
                 if event.data == "[DONE]":
                     for last in state.end():
                         yield last
+                    await drain(events)
                     return
                 for delta in state.feed(decode_object(event.data), api_key=self._config.api_key):
                     yield delta

@@ -3,9 +3,10 @@ pooled connection the upstream already closed, and a response whose failures arr
 
 from __future__ import annotations
 
+import asyncio
 import json as jsonlib
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import httpx
@@ -16,6 +17,8 @@ from services.providers.errors import error_for_status, error_for_transport, mal
 # Below the idle timeouts upstreams close connections after (uvicorn 5 s, most proxies 60 s and more), so a
 # pooled connection is dropped by us before the server drops it under a new request.
 KEEPALIVE_EXPIRY_SECONDS = 4.0
+# How long a stream's tail is awaited after its last event before the connection is given up instead.
+DRAIN_SECONDS = 1.0
 
 
 def timeout_for(config: ProviderConfig) -> httpx.Timeout:
@@ -69,6 +72,15 @@ async def body_lines(response: httpx.Response) -> AsyncIterator[str]:
             yield line
     except httpx.TransportError as error:
         raise error_for_transport(error, started=True) from None
+
+
+async def drain(rest: AsyncIterator[object]) -> None:
+    """Reads what follows a stream's last event (the chunked body's end), briefly, so the connection goes
+    back to the pool instead of being closed: a new TCP connection per turn costs every turn's first token."""
+    with suppress(Exception):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in rest:
+                pass
 
 
 async def read_json(response: httpx.Response) -> dict[str, Any]:

@@ -58,6 +58,7 @@ class RecordedRequest:
     path: str
     headers: Mapping[str, str]  # lower-case names
     body: Any
+    peer: str = ""  # the client's "host:port": the same for requests over one kept-alive connection
 
 
 class _Disconnected(Exception):
@@ -161,7 +162,8 @@ class FakeHttpServer:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        request = RecordedRequest(scope["method"], scope["path"], headers, body)
+        client = scope.get("client") or ("", 0)
+        request = RecordedRequest(scope["method"], scope["path"], headers, body, f"{client[0]}:{client[1]}")
         self.requests.append(request)
         gone = asyncio.Event()
         watcher = asyncio.create_task(_watch_disconnect(receive, gone))

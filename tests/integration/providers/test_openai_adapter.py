@@ -65,6 +65,19 @@ async def test_a_streamed_request_carries_key_model_messages_and_limits(
     }
 
 
+async def test_streams_read_to_their_end_so_the_next_turn_reuses_the_connection(
+    openai_server: OpenAIServer, client: httpx.AsyncClient
+) -> None:
+    adapter = adapter_for(openai_server, client)
+    request = ChatRequest("gpt-4o-mini", [ChatMessage("user", "hi")])
+
+    for _ in range(3):
+        events = await collect(adapter.stream(request))
+        assert events[-1] == StreamEnd("stop", Usage(12, 6))
+
+    assert len({sent.peer for sent in openai_server.requests}) == 1, openai_server.requests
+
+
 async def test_a_completion_request_is_not_streamed_and_names_no_unset_limits(
     openai_server: OpenAIServer, client: httpx.AsyncClient
 ) -> None:
