@@ -104,3 +104,21 @@ def graphql(
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [error.get("extensions", {}).get("code") for error in body.get("errors") or []]
+
+
+def stop_all(processes: list[GekoProcess], timeout: float = 20.0) -> list[int]:
+    """SIGTERM to every process at once, so their shutdowns overlap (once: a second SIGTERM cuts one short);
+    then each exit code in order. One not exiting in time: all are killed, AssertionError raised."""
+    for child in processes:
+        if not child.exited():
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    try:
+        return [child.process.wait(max(0.0, deadline - time.monotonic())) for child in processes]
+    except subprocess.TimeoutExpired as timed_out:
+        for child in processes:
+            if not child.exited():
+                child.process.kill()
+                child.process.wait()
+        logs = "\n".join(f"--- {child.log_path.name}\n{child.output()}" for child in processes)
+        raise AssertionError(f"{timed_out.cmd} did not exit within {timeout}s of SIGTERM:\n{logs}") from None
