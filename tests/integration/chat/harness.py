@@ -146,6 +146,14 @@ class ChatPlatform(ModelPlatform):
         data = await self.gateway.data(MESSAGES, token, id=conversation_id)
         return [edge["node"] for edge in data["conversation"]["messages"]["edges"]]
 
+    async def wait_for_provider_disconnect(self, before: int) -> list[str]:
+        """The fake OpenAI's abandoned answers once there is one more than `before` (count them first)."""
+
+        async def seen() -> list[str]:
+            return list(self.openai.disconnects)
+
+        return await eventually(seen, lambda disconnects: len(disconnects) > before, timeout=10)
+
     async def wait_for_settled(self, token: str, workspace_id: str, timeout: float = 20.0) -> dict[str, Any]:
         """The quota once no reservation is held (turns settle after their last event reaches a client)."""
         return await eventually(

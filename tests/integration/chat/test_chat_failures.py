@@ -58,8 +58,7 @@ async def test_a_client_gone_mid_stream_gets_its_turn_cut_and_billed_once(platfo
         head = await collect(connection, limit=3)
     assert [event["__typename"] for event in head] == ["ChatStarted", "ChatDelta", "ChatDelta"], head
 
-    await platform.openai.wait_for_disconnect()
-    assert len(platform.openai.disconnects) == disconnects + 1
+    assert len(await platform.wait_for_provider_disconnect(disconnects)) == disconnects + 1
     quota = await platform.wait_for_settled(owner.token, ws)
     stored = await platform.messages(owner.token, head[0]["conversationId"])
     assert [(m["role"], m["status"]) for m in stored] == [("USER", "COMPLETE"), ("ASSISTANT", "CUT")]

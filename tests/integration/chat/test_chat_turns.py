@@ -243,6 +243,10 @@ async def test_another_users_conversation_is_not_found_and_changes_nothing(platf
         ({"maxTokens": -1}, "input.maxTokens"),
         ({"turnId": "not-a-uuid"}, "input.turnId"),
         ({"model": ""}, "input.model"),
+        (
+            {"resume": {"turnId": "0194b1f0-0000-7000-8000-000000000001", "afterSeq": -1}},
+            "input.resume.afterSeq",
+        ),
     ],
 )
 async def test_bad_input_names_the_field(
@@ -271,6 +275,11 @@ async def test_the_same_turn_id_twice_replays_the_turn_and_bills_it_once(platfor
     first = await platform.chat(owner.token, **turn)
     again = await platform.chat(owner.token, **turn)
     sent = (await platform.send(owner.token, **turn)).json()["data"]["sendMessage"]
+    colleague = await platform.gateway.join_new(owner.token, ws, "editor", name="Cole League")
+    outsider, outsider_ws = await platform.team("Copycat Co")
+    for member, workspace_id in ((colleague, ws), (outsider, outsider_ws)):
+        response = await platform.send(member.token, **{**turn, "workspaceId": workspace_id})
+        assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND", response.text
 
     assert first[-1]["__typename"] == "ChatCompleted", first
     assert first[0]["turnId"] == turn_id
@@ -293,6 +302,7 @@ async def test_cancel_ends_the_stream_cut_and_billed_once(platform: ChatPlatform
     colleague = await platform.gateway.join_new(owner.token, ws, "editor", name="Cole League")
     answer.text = " ".join(f"word{n}" for n in range(200))
     answer.mode, answer.delay = "slow", 0.02
+    disconnects = len(platform.openai.disconnects)
 
     async with platform.websocket(owner.token) as ws_conn:
         await platform.subscribe(
@@ -318,7 +328,7 @@ async def test_cancel_ends_the_stream_cut_and_billed_once(platform: ChatPlatform
     assert answer.text.startswith(text)
     assert text != answer.text
     assert (await platform.gateway.data(CANCEL, owner.token, id=turn_id))["cancelChat"]["cancelled"] is False
-    await platform.openai.wait_for_disconnect()
+    assert len(await platform.wait_for_provider_disconnect(disconnects)) == disconnects + 1
     quota = await platform.wait_for_settled(owner.token, ws)
     assert (quota["tokensUsed"], quota["requestsUsed"]) == (done["usage"]["totalTokens"], 1)
     assert done["usage"]["outputTokens"] > 0
