@@ -20,6 +20,7 @@ INPUT_FIELDS = {
     "workspace_id": "input.workspaceId",
     "conversation_id": "input.conversationId",
     "model": "input.model",
+    "model_id": "input.model",
     "message": "input.message",
     "maxTokens": "input.maxTokens",
     "turnId": "input.turnId",

@@ -266,6 +266,18 @@ async def test_bad_input_names_the_field(
     assert (await platform.quota(owner.token, ws))["requestsUsed"] == 0
 
 
+async def test_an_unknown_model_is_not_found_naming_the_field(platform: ChatPlatform) -> None:
+    owner, ws = await platform.team("Unknown Co")
+    turn = {"workspaceId": ws, "model": "gpt-9-turbo", "message": "Hi"}
+
+    response = await platform.send(owner.token, **turn)
+    events = await platform.chat(owner.token, **turn)
+
+    for errors in (response.json()["errors"], events[0]["errors"]):
+        assert errors[0]["extensions"] == {"code": "NOT_FOUND", "field": "input.model"}, errors
+    assert (await platform.quota(owner.token, ws))["requestsUsed"] == 0
+
+
 async def test_the_same_turn_id_twice_replays_the_turn_and_bills_it_once(platform: ChatPlatform) -> None:
     owner, ws = await platform.team("Retry Co")
     calls = len(platform.openai.requests)
