@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from tests.fakes.http_fake import Script
 from tests.integration.auth.harness import database_url
 from tests.integration.chat.harness import CANCEL, ChatPlatform, chat_platform, collect, streamed_text
+from tests.integration.gateway.models_platform import SET_WORKSPACE_MODELS
 
 __all__ = ["database_url"]
 
@@ -21,6 +22,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ANSWER = "Hello from the fake model, streamed word by word."
 GPT4_MICROS_PER_1K = 30_000  # the catalog's gpt-4 price, input and output alike
+UPDATE_WORKSPACE_MODEL = """mutation($input: UpdateWorkspaceModelInput!) {
+  updateWorkspaceModel(input: $input) { enabled costOverrideMicros maxTokensOverride }
+}"""
 # ChatInput's required fields, ignored when `resume` is set.
 RESUME_FILLER = {"workspaceId": "ignored", "model": "ignored", "message": "ignored"}
 
@@ -264,6 +268,57 @@ async def test_bad_input_names_the_field(
         assert errors[0]["extensions"]["field"] == field
     assert len(platform.openai.requests) == calls
     assert (await platform.quota(owner.token, ws))["requestsUsed"] == 0
+
+
+async def test_denials_before_the_provider_forbidden_other_tenant_disabled_model(
+    platform: ChatPlatform,
+) -> None:
+    owner, ws = await platform.team("Strict Co")
+    viewer = await platform.gateway.join_new(owner.token, ws, "viewer", name="Vic Viewer")
+    stranger, _ = await platform.team("Stranger Co")
+    calls = len(platform.openai.requests)
+    turn = {"workspaceId": ws, "model": "gpt-4o-mini", "message": "Hi", "maxTokens": 64}
+
+    for token, code in ((viewer.token, "FORBIDDEN"), (stranger.token, "NOT_FOUND")):
+        response = await platform.send(token, **turn)
+        assert response.json()["errors"][0]["extensions"]["code"] == code, response.text
+        events = await platform.chat(token, **turn)
+        assert events[0]["errors"][0]["extensions"]["code"] == code, events
+
+    enabled = ["gpt-4", "claude-haiku"]
+    await platform.gateway.data(
+        SET_WORKSPACE_MODELS, owner.token, input={"workspaceId": ws, "enabledModels": enabled}
+    )
+    events = await platform.chat(owner.token, **turn)
+    assert [event["__typename"] for event in events] == ["ChatFailed"], events
+    assert events[0]["code"] == "MODEL_NOT_ALLOWED"
+    assert events[0]["upgradeUrl"] is None  # an upgrade would not help
+
+    assert len(platform.openai.requests) == calls
+    quota = await platform.quota(owner.token, ws)
+    assert (quota["tokensUsed"], quota["tokensReserved"], quota["requestsUsed"]) == (0, 0, 0)
+
+
+async def test_a_workspace_price_and_output_override_apply_to_the_turn(platform: ChatPlatform) -> None:
+    owner, ws = await platform.team("Override Co")
+    override = {
+        "workspaceId": ws,
+        "modelId": "gpt-4o-mini",
+        "costOverrideMicros": 1_500,
+        "maxTokensOverride": 32,
+    }
+    await platform.gateway.data(UPDATE_WORKSPACE_MODEL, owner.token, input=override)
+
+    response = await platform.send(
+        owner.token, workspaceId=ws, model="gpt-4o-mini", message="Hi", maxTokens=512
+    )
+
+    assert response.json()["data"]["sendMessage"]["costMicros"] == 21 * 1_500 // 1000
+    assert platform.openai.requests[-1].body["max_tokens"] == 32
+    # Far from the limit: the headers say so, and offer no upgrade.
+    assert response.headers["X-Quota-Warning"] == "false"
+    assert response.headers["X-Quota-Remaining"] == str(50_000 - 21)
+    assert "X-Upgrade-Url" not in response.headers
 
 
 async def test_an_unknown_model_is_not_found_naming_the_field(platform: ChatPlatform) -> None:
