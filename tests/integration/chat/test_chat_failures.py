@@ -11,6 +11,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.engine import make_url
 
+from services.chat.preflight import TOKENS_PER_MESSAGE
+from services.runtime.token_estimate import estimate_tokens
 from tests.fakes.http_fake import Mode, Script
 from tests.integration.auth.harness import database_url
 from tests.integration.chat.harness import ChatPlatform, chat_platform, collect, streamed_text
@@ -111,6 +113,16 @@ async def test_the_provider_failing_mid_stream_bills_what_was_produced(
     stored = await platform.messages(owner.token, events[0]["conversationId"])
     assert [(m["role"], m["status"]) for m in stored] == [("USER", "COMPLETE"), ("ASSISTANT", "FAILED")]
     assert stored[1]["content"] == produced
+    turn_id = failed["turnId"]
+    audited = await platform.gateway.wait_for_audit(
+        owner.token, ws, lambda found: any(e["resourceId"] == turn_id for e in found)
+    )
+    details = next(e for e in audited if e["resourceId"] == turn_id)["details"]
+    assert (details["status"], details["error"], details["output_tokens"]) == (
+        "failed",
+        "UPSTREAM_UNAVAILABLE",
+        failed["usage"]["outputTokens"],
+    )
 
 
 @pytest.mark.parametrize(
@@ -135,3 +147,24 @@ async def test_the_provider_failing_before_any_token_bills_nothing(
     quota = await platform.wait_for_settled(owner.token, ws)
     assert (quota["tokensUsed"], quota["tokensReserved"], quota["requestsUsed"]) == (0, 0, 0)
     assert (await platform.usage(owner.token, ws))["requests"] == 0
+
+
+async def test_a_provider_that_reports_no_usage_is_billed_by_the_estimate(
+    platform: ChatPlatform, answer: Script
+) -> None:
+    owner, ws = await platform.team("Uncounted Co")
+    answer.mode, answer.delay = "no_usage", 0.0
+
+    events = await platform.chat(owner.token, **turn(ws))
+
+    done = events[-1]
+    assert done["__typename"] == "ChatCompleted", events
+    assert streamed_text(events) == LONG_ANSWER
+    # chars/4 rounded up; the prompt also counts TOKENS_PER_MESSAGE for its one message
+    expected = {
+        "inputTokens": estimate_tokens("Count for me") + TOKENS_PER_MESSAGE,
+        "outputTokens": estimate_tokens(LONG_ANSWER),
+    }
+    expected["totalTokens"] = expected["inputTokens"] + expected["outputTokens"]
+    assert done["usage"] == expected
+    assert done["quota"]["tokensUsed"] == expected["totalTokens"]

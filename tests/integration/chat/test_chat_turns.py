@@ -172,6 +172,27 @@ async def test_at_80_percent_the_answer_warns_and_past_the_limit_no_provider_cal
     assert (quota["tokensUsed"], quota["tokensReserved"], quota["requestsUsed"]) == (50_012, 0, 3)
 
 
+async def test_the_free_plans_100_requests_a_month(platform: ChatPlatform) -> None:
+    owner, ws = await platform.team("Chatty Co")
+    for _ in range(99):
+        await platform.commit_usage(owner.token, ws, 1)
+    assert (await platform.quota(owner.token, ws))["requestsUsed"] == 99
+
+    hundredth = await platform.chat(
+        owner.token, workspaceId=ws, model="gpt-4o-mini", message="Hi", maxTokens=64
+    )
+    calls = len(platform.openai.requests)
+    denied = await platform.chat(owner.token, workspaceId=ws, model="gpt-4o-mini", message="Hi", maxTokens=64)
+
+    assert hundredth[-1]["__typename"] == "ChatCompleted", hundredth
+    assert hundredth[-1]["quota"]["requestsUsed"] == 100
+    assert [event["__typename"] for event in denied] == ["ChatFailed"], denied
+    assert denied[0]["code"] == "QUOTA_EXCEEDED"
+    assert len(platform.openai.requests) == calls
+    quota = await platform.quota(owner.token, ws)
+    assert (quota["requestsUsed"], quota["tokensUsed"], quota["tokensReserved"]) == (100, 99 + 21, 0)
+
+
 async def test_a_continued_conversation_sends_its_history_and_keeps_its_title(platform: ChatPlatform) -> None:
     owner, ws = await platform.team("History Co")
     first = await platform.chat(
