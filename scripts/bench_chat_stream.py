@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -76,6 +77,7 @@ CLIENT_TICKS = os.sysconf("SC_CLK_TCK")
 TURN_TIMEOUT = 60.0
 RSS_PERIOD = 0.2
 ERROR_PAUSE = 0.1
+LOG_LINES = 15
 
 
 @dataclass
@@ -542,6 +544,24 @@ def geko_up(api_base: str) -> Iterator[Geko]:
             yield Geko(process, base_url, token, workspace_id)
         finally:
             process.stop()
+            # Its log goes with the temp dir: keep what explains failures (log level WARNING: little else).
+            summary = log_summary(process.output())
+            if summary:
+                print("--- geko up log (count, level event: error):", *summary, sep="\n", file=sys.stderr)
+
+
+def log_summary(output: str) -> list[str]:
+    """Distinct (level, event, error) of geko's JSON log lines, most frequent first, and other lines as is."""
+    counts: Counter[str] = Counter()
+    for line in output.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            counts[line] += 1
+            continue
+        if isinstance(entry, dict):
+            counts[f"{entry.get('level')} {entry.get('event')}: {entry.get('error', '')}"] += 1
+    return [f"{count}  {text}" for text, count in counts.most_common(LOG_LINES)]
 
 
 # --- the matrix and its report ------------------------------------------------------------------------------
@@ -639,7 +659,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32, 128], help="clients at once")
     parser.add_argument("--pace-ms", type=float, nargs="+", default=[0.0, 10.0], help="fake's wait per token")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=int, default=2, help="unmeasured turns per client first")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured turns per client first")
     parser.add_argument("--only", choices=("direct", "geko"), help="measure one path only")
     parser.add_argument("--json", action="store_true", help="print the runs as JSON instead of a table")
     args = parser.parse_args()
