@@ -85,7 +85,11 @@ class Turn:
     ttft: float | None  # seconds from request sent to the first non-empty text; None if none came
     tokens: int
     error: str | None
-    measured: bool = False  # started while the window was open: its TTFT counts
+    measured: bool = False  # started while the window was open: its timings count
+    # GEKO only, to show where the added time goes: subscribe sent → ChatStarted (checks and reservation),
+    # and last text → ChatCompleted (settlement: commit and the stored messages).
+    started: float | None = None
+    settle: float | None = None
 
 
 class Window:
@@ -126,7 +130,13 @@ class Run:
         return self.tokens / self.seconds if self.seconds else 0.0
 
     def ttft(self, fraction: float) -> float | None:
-        samples = sorted(turn.ttft for turn in self.turns if turn.measured and turn.ttft is not None)
+        return self.percentile(lambda turn: turn.ttft, fraction)
+
+    def percentile(self, timing: Callable[[Turn], float | None], fraction: float) -> float | None:
+        """The `fraction` percentile of a timing over the measured turns (None: no sample)."""
+        samples = sorted(
+            value for turn in self.turns if turn.measured and (value := timing(turn)) is not None
+        )
         if not samples:
             return None
         return samples[min(len(samples) - 1, round(fraction * (len(samples) - 1)))]
@@ -141,6 +151,8 @@ class Run:
             "seconds": round(self.seconds, 3),
             "ttft_p50_ms": _rounded_ms(self.ttft(0.5)),
             "ttft_p99_ms": _rounded_ms(self.ttft(0.99)),
+            "chat_started_p50_ms": _rounded_ms(self.percentile(lambda turn: turn.started, 0.5)),
+            "settle_p50_ms": _rounded_ms(self.percentile(lambda turn: turn.settle, 0.5)),
             "tokens_per_second": round(self.tokens_per_second),
             "errors": len(errors),
             "first_errors": sorted(set(errors))[:5],
@@ -298,6 +310,9 @@ class GekoClient:
             )
         )
         ttft: float | None = None
+        chat_started: float | None = None
+        last_text = 0.0
+        settle: float | None = None
         tokens = 0
         completed = False
         failure: str | None = None
@@ -320,15 +335,20 @@ class GekoClient:
             event = (payload.get("data") or {}).get("chat") or {}
             typename = event.get("__typename")
             if typename == "ChatDelta" and (count := (event.get("text") or "").count(TOKEN)):
+                last_text = time.perf_counter()
                 if ttft is None:
-                    ttft = time.perf_counter() - started
+                    ttft = last_text - started
                 tokens += count
                 self._window.add(count)
+            elif typename == "ChatStarted":
+                chat_started = time.perf_counter() - started
             elif typename == "ChatCompleted":
                 completed = True
+                settle = time.perf_counter() - last_text if last_text else None
             elif typename == "ChatFailed":
                 failure = f"ChatFailed {event.get('code')}: {event.get('message')}"
-        return Turn(ttft, tokens, failure or _turn_error(completed, tokens, "no ChatCompleted"))
+        error = failure or _turn_error(completed, tokens, "no ChatCompleted")
+        return Turn(ttft, tokens, error, started=chat_started, settle=settle)
 
     async def aclose(self) -> None:
         if self._socket is not None:
