@@ -119,6 +119,7 @@ class Run:
     client_cpu: float = 0.0  # CPU time over the window / its length, 1.0 = one core: this process
     fake_cpu: float = 0.0  # the fake OpenAI server
     geko_cpu: float | None = None  # all GEKO processes (geko runs only)
+    geko_processes: dict[str, float] = field(default_factory=dict)  # each of them, by command line [pid]
     peak_rss: int | None = None  # bytes, all GEKO processes (geko runs only), warm-up included
 
     @property
@@ -159,6 +160,7 @@ class Run:
             "client_cpu_percent": round(self.client_cpu * 100),
             "fake_cpu_percent": round(self.fake_cpu * 100),
             "geko_cpu_percent": None if self.geko_cpu is None else round(self.geko_cpu * 100),
+            "geko_cpu_percent_by_process": {k: round(v * 100) for k, v in self.geko_processes.items()},
             "peak_rss_mib": None if self.peak_rss is None else round(self.peak_rss / 2**20, 1),
         }
 
@@ -366,9 +368,10 @@ class Subjects:
     fake_pid: int
     geko_pid: int | None = None
 
-    def cpu(self) -> tuple[float, float, float]:
-        """CPU seconds so far of this process, the fake, and GEKO's tree (0 without GEKO)."""
-        geko = cpu_seconds(process_tree(self.geko_pid)) if self.geko_pid is not None else 0.0
+    def cpu(self) -> tuple[float, float, dict[str, float]]:
+        """CPU seconds so far of this process, the fake, and each GEKO process (by a readable label)."""
+        tree = process_tree(self.geko_pid) if self.geko_pid is not None else []
+        geko = {f"{command_line(pid)} [{pid}]": cpu_seconds([pid]) for pid in tree}
         return _own_cpu(), cpu_seconds([self.fake_pid]), geko
 
     def rss(self) -> int:
@@ -430,12 +433,14 @@ async def measure(
     window.is_open, window.closed = False, True
     after, run.seconds = subjects.cpu(), time.perf_counter() - opened
     run.tokens = window.tokens
-    run.client_cpu, run.fake_cpu, geko_cpu = (
-        (a - b) / run.seconds for a, b in zip(after, before, strict=True)
-    )
+    run.client_cpu = (after[0] - before[0]) / run.seconds
+    run.fake_cpu = (after[1] - before[1]) / run.seconds
     if sampler is not None:
-        run.geko_cpu = geko_cpu
         sampler.cancel()
+        run.geko_processes = {
+            label: (seconds - before[2].get(label, 0.0)) / run.seconds for label, seconds in after[2].items()
+        }
+        run.geko_cpu = sum(run.geko_processes.values())
     await asyncio.gather(*workers)
 
 
@@ -496,6 +501,17 @@ def process_tree(root: int) -> list[int]:
             with contextlib.suppress(OSError):
                 pending += [int(child) for child in children.read_text().split()]
     return pids
+
+
+def command_line(pid: int) -> str:
+    """`geko up`, `geko serve chat`, …: the arguments from the program named geko on ("?" once it is gone)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    names = [Path(arg).name for arg in args if arg]
+    start = names.index("geko") if "geko" in names else 0
+    return " ".join(names[start:])
 
 
 def rss_bytes(pids: list[int]) -> int:
