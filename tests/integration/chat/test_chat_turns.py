@@ -4,8 +4,10 @@ idempotent turn ids, cancelling, bad input and other users' turns, and the CHAT_
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -13,7 +15,14 @@ from sqlalchemy.engine import make_url
 
 from tests.fakes.http_fake import Script
 from tests.integration.auth.harness import database_url
-from tests.integration.chat.harness import CANCEL, ChatPlatform, chat_platform, collect, streamed_text
+from tests.integration.chat.harness import (
+    CANCEL,
+    ChatPlatform,
+    chat_platform,
+    collect,
+    eventually,
+    streamed_text,
+)
 from tests.integration.gateway.models_platform import SET_WORKSPACE_MODELS
 
 __all__ = ["database_url"]
@@ -424,6 +433,67 @@ async def test_cancel_ends_the_stream_cut_and_billed_once(platform: ChatPlatform
     stored = await platform.messages(owner.token, events[0]["conversationId"])
     assert [(m["role"], m["status"]) for m in stored] == [("USER", "COMPLETE"), ("ASSISTANT", "CUT")]
     assert stored[1]["content"] == text
+
+
+async def test_cancelling_a_send_message_by_its_turn_id_answers_the_part_produced(
+    platform: ChatPlatform, answer: Script
+) -> None:
+    owner, ws = await platform.team("Impatient Co")
+    answer.text = " ".join(f"word{n}" for n in range(200))
+    answer.mode, answer.delay = "slow", 0.02
+    turn_id = str(uuid.uuid4())
+    turn = {"workspaceId": ws, "model": "gpt-4o-mini", "message": "Go", "maxTokens": 512, "turnId": turn_id}
+    sending = asyncio.create_task(platform.send(owner.token, **turn))
+
+    async def first_delta() -> list[dict[str, Any]]:
+        """The turn's first events, watched over a resumed subscription (NOT_FOUND until it has begun)."""
+        async with platform.websocket(owner.token) as connection:
+            resume = {"resume": {"turnId": turn_id, "afterSeq": 0}, **RESUME_FILLER}
+            await platform.subscribe(connection, {"input": resume})
+            return await collect(connection, limit=2)
+
+    await eventually(first_delta, lambda events: events[-1].get("__typename") == "ChatDelta")
+    cancelled = await platform.gateway.data(CANCEL, owner.token, id=turn_id)
+    sent = (await sending).json()["data"]["sendMessage"]
+
+    assert cancelled["cancelChat"]["cancelled"] is True
+    assert sent["turnId"] == turn_id
+    assert sent["finishReason"] == "CANCELLED"
+    assert sent["text"]
+    assert answer.text.startswith(sent["text"])
+    assert sent["text"] != answer.text
+    quota = await platform.wait_for_settled(owner.token, ws)
+    assert (quota["tokensUsed"], quota["requestsUsed"]) == (sent["usage"]["totalTokens"], 1)
+
+
+async def test_a_lost_connection_resumes_with_no_gap_and_no_duplicate(
+    platform: ChatPlatform, answer: Script
+) -> None:
+    owner, ws = await platform.team("Tunnel Co")
+    answer.text = " ".join(f"word{n}" for n in range(100))
+    answer.mode, answer.delay, answer.output_tokens = "slow", 0.01, 100
+    turn = {"workspaceId": ws, "model": "gpt-4o-mini", "message": "Go", "maxTokens": 512}
+
+    async with platform.websocket(owner.token) as connection:
+        await platform.subscribe(connection, {"input": turn})
+        head = await collect(connection, limit=4)
+    last_seq = head[-1]["seq"]
+    rest = await platform.chat(
+        owner.token, resume={"turnId": head[0]["turnId"], "afterSeq": last_seq}, **RESUME_FILLER
+    )
+
+    assert rest[0]["seq"] > last_seq
+    seqs = [event["seq"] for event in head + rest]
+    assert seqs == sorted(set(seqs))
+    assert "ChatStarted" not in [event["__typename"] for event in rest]
+    assert streamed_text(head) + streamed_text(rest) == answer.text
+    done = rest[-1]
+    assert done["__typename"] == "ChatCompleted", rest
+    assert (done["finishReason"], done["usage"]["totalTokens"]) == ("STOP", 112)
+    quota = await platform.wait_for_settled(owner.token, ws)
+    assert (quota["tokensUsed"], quota["requestsUsed"]) == (112, 1)
+    stored = await platform.messages(owner.token, head[0]["conversationId"])
+    assert [(m["content"], m["status"]) for m in stored[1:]] == [(answer.text, "COMPLETE")]
 
 
 async def test_a_turn_is_audited_with_its_model_and_tokens(platform: ChatPlatform) -> None:
