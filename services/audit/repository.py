@@ -90,15 +90,22 @@ class AuditRepository:
 
     # ---- appending ----
 
-    async def exists(self, event_id: str) -> bool:
-        query = select(AuditLog.id).where(AuditLog.id == event_id)
-        return (await self.session.execute(query)).first() is not None
+    async def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` are recorded already (in any tenant: an id names one entry)."""
+        query = select(AuditLog.id).where(AuditLog.id.in_(event_ids))
+        return {str(event_id) for event_id in (await self.session.execute(query)).scalars()}
 
-    async def lock_chain(self, tenant_id: str) -> None:
-        """Holds the tenant's chain until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    async def lock_chains(self, tenant_ids: Sequence[str]) -> None:
+        """Holds the tenants' chains until the transaction ends (PostgreSQL; SQLite has one writer). The
+        locks are taken in one order, by key, so that two batches sharing tenants cannot deadlock."""
         await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(:tenant_id))"),
-            {"lock_class": CHAIN_LOCK_CLASS, "tenant_id": tenant_id},
+            text(
+                "SELECT pg_advisory_xact_lock(:lock_class, lock_key) FROM ("
+                " SELECT DISTINCT hashtext(tenant_id) AS lock_key"
+                " FROM unnest(CAST(:tenant_ids AS text[])) AS tenant_id ORDER BY lock_key"
+                ") AS lock_keys"
+            ),
+            {"lock_class": CHAIN_LOCK_CLASS, "tenant_ids": list(tenant_ids)},
         )
 
     async def head(self, tenant_id: str) -> tuple[int, str] | None:
@@ -112,8 +119,8 @@ class AuditRepository:
         row = (await self.session.execute(query)).first()
         return None if row is None else (int(row[0]), str(row[1]))
 
-    async def add(self, entry: AuditLog) -> None:
-        self.session.add(entry)
+    async def add_all(self, entries: Sequence[AuditLog]) -> None:
+        self.session.add_all(entries)
         await self.session.flush()  # a taken (tenant_id, seq) or id fails here, inside the transaction
 
     # ---- reading ----

@@ -1,7 +1,8 @@
 """The audit log's rules: appending to a tenant's hash chain, reading it for those allowed, checking it.
 
-Appends for one tenant run one at a time (a PostgreSQL advisory lock per tenant; in-process with SQLite,
-which has one writer anyway); UNIQUE(tenant_id, seq) is the backstop, answered by a retry. Reads need a
+Appends (an event or a batch, in one transaction) to one tenant run one at a time (a PostgreSQL advisory
+lock per tenant; in-process with SQLite, which has one writer anyway); UNIQUE(tenant_id, seq) is the
+backstop, answered by a retry. Reads need a
 workspace permission, which the workspace service decides (`CheckPermission`, over gRPC); a workspace the
 caller is no member of (another tenant's included) is NOT_FOUND, as everywhere.
 """
@@ -116,32 +117,43 @@ class AuditService:
 
     # ---- appending ----
 
-    async def record(self, entry: NewEntry) -> str:
-        """Appends `entry` to its tenant's chain; its id. An entry whose id is already recorded is not
-        recorded again."""
+    async def record(self, entries: Sequence[NewEntry]) -> None:
+        """Appends `entries`, each to its tenant's chain in the order given, in one transaction. An entry
+        whose id is recorded already (before, or earlier in `entries`) is skipped, so a redelivery records
+        nothing twice."""
+        if not entries:
+            return
         lock: AbstractAsyncContextManager[Any] = self._sqlite_lock or nullcontext()
         async with lock:
             for attempt in range(APPEND_ATTEMPTS):
                 try:
-                    return await self._append(entry)
+                    await self._append(entries)
+                    return
                 except IntegrityError:
-                    # The same id recorded meanwhile (then `_append` returns it next time), or a taken seq.
-                    log.info("audit_append_retry", event_id=entry.id, attempt=attempt + 1)
+                    # An id recorded meanwhile (then `_append` skips it next time), or a taken seq.
+                    log.info("audit_append_retry", first_event_id=entries[0].id, attempt=attempt + 1)
         raise Conflict("the audit log is busy, try again")
 
-    async def _append(self, entry: NewEntry) -> str:
+    async def _append(self, entries: Sequence[NewEntry]) -> None:
         async with self._database.transaction() as session:
             repository = AuditRepository(session)
+            tenant_ids = sorted({entry.tenant_id for entry in entries})
             if self._database.dialect == "postgresql":
-                await repository.lock_chain(entry.tenant_id)
-            if await repository.exists(entry.id):
-                return entry.id
-            head = await repository.head(entry.tenant_id)
-            row = entry.row()  # a fresh object per attempt: a failed session's object is not reused
-            row.seq, row.prev_hash = (1, GENESIS_HASH) if head is None else (head[0] + 1, head[1])
-            row.hash = entry_hash(row)
-            await repository.add(row)
-            return row.id
+                await repository.lock_chains(tenant_ids)
+            recorded = await repository.existing_ids([entry.id for entry in entries])
+            heads = {tenant: await repository.head(tenant) or (0, GENESIS_HASH) for tenant in tenant_ids}
+            rows: list[AuditLog] = []
+            for entry in entries:
+                if entry.id in recorded:
+                    continue
+                recorded.add(entry.id)
+                seq, prev_hash = heads[entry.tenant_id]
+                row = entry.row()  # a fresh object per attempt: a failed session's object is not reused
+                row.seq, row.prev_hash = seq + 1, prev_hash
+                row.hash = entry_hash(row)
+                heads[entry.tenant_id] = (row.seq, row.hash)
+                rows.append(row)
+            await repository.add_all(rows)
 
     # ---- reading ----
 

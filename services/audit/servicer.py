@@ -1,5 +1,6 @@
-"""AuditService over gRPC: requests to domain values and back. Record and VerifyAuditChain are for internal
-callers only (the platform's service token); List and Export for users holding the workspace permission."""
+"""AuditService over gRPC: requests to domain values and back. Record, BatchRecord and VerifyAuditChain are
+for internal callers only (the platform's service token); List and Export for users holding the workspace
+permission."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator
 from db.models.audit import AuditLog
 from geko.audit.v1 import audit_pb2, audit_pb2_grpc
 from geko.common.v1 import common_pb2
-from services.audit.inputs import audit_query, new_entry, tenant_filter
+from services.audit.inputs import audit_query, new_entries, new_entry, tenant_filter
 from services.audit.service import AuditService
 from services.runtime.context import require_principal, require_service
 from services.runtime.messages import timestamp
@@ -47,7 +48,17 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.RecordRequest, context: ServicerContext
     ) -> audit_pb2.RecordResponse:
         require_service()
-        return audit_pb2.RecordResponse(id=await self._audit.record(new_entry(request.event)))
+        entry = new_entry(request.event)
+        await self._audit.record([entry])
+        return audit_pb2.RecordResponse(id=entry.id)
+
+    async def BatchRecord(
+        self, request: audit_pb2.BatchRecordRequest, context: ServicerContext
+    ) -> audit_pb2.BatchRecordResponse:
+        require_service()
+        entries = new_entries(request.events)
+        await self._audit.record(entries)
+        return audit_pb2.BatchRecordResponse(ids=[entry.id for entry in entries])
 
     async def ListAuditEvents(
         self, request: audit_pb2.ListAuditEventsRequest, context: ServicerContext

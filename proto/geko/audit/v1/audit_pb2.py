@@ -26,7 +26,7 @@ from geko.common.v1 import common_pb2 as geko_dot_common_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19geko/audit/v1/audit.proto\x12\rgeko.audit.v1\x1a\x1bgeko/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x02\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x15\n\ractor_user_id\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x15\n\rresource_type\x18\x06 \x01(\t\x12\x13\n\x0bresource_id\x18\x07 \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x08 \x01(\t\x12\n\n\x02ip\x18\t \x01(\t\x12\x12\n\nuser_agent\x18\n \x01(\t\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04hash\x18\r \x01(\t\x12\x11\n\tprev_hash\x18\x0e \x01(\t\x12\x0b\n\x03seq\x18\x0f \x01(\x03\"\xc3\x01\n\x10\x41uditEventFilter\x12\x15\n\ractor_user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x15\n\rresource_type\x18\x03 \x01(\t\x12\x13\n\x0bresource_id\x18\x04 \x01(\t\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\rRecordRequest\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.geko.audit.v1.AuditEvent\"\x1c\n\x0eRecordResponse\x12\n\n\x02id\x18\x01 \x01(\t\"\x8a\x01\n\x16ListAuditEventsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12/\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1f.geko.audit.v1.AuditEventFilter\x12)\n\x04page\x18\x03 \x01(\x0b\x32\x1b.geko.common.v1.PageRequest\"q\n\x17ListAuditEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.geko.audit.v1.AuditEvent\x12+\n\tpage_info\x18\x02 \x01(\x0b\x32\x18.geko.common.v1.PageInfo\"a\n\x18\x45xportAuditEventsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12/\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1f.geko.audit.v1.AuditEventFilter\".\n\x19\x45xportAuditEventsResponse\x12\x11\n\tcsv_chunk\x18\x01 \x01(\x0c\",\n\x17VerifyAuditChainRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"\xa6\x01\n\x18VerifyAuditChainResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x1d\n\x15\x66irst_broken_event_id\x18\x02 \x01(\t\x12\x15\n\rchecked_count\x18\x03 \x01(\x03\x12\x18\n\x10\x66irst_broken_seq\x18\x04 \x01(\x03\x12\x1e\n\x16\x66irst_broken_tenant_id\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t2\x86\x03\n\x0c\x41uditService\x12\x45\n\x06Record\x12\x1c.geko.audit.v1.RecordRequest\x1a\x1d.geko.audit.v1.RecordResponse\x12`\n\x0fListAuditEvents\x12%.geko.audit.v1.ListAuditEventsRequest\x1a&.geko.audit.v1.ListAuditEventsResponse\x12h\n\x11\x45xportAuditEvents\x12\'.geko.audit.v1.ExportAuditEventsRequest\x1a(.geko.audit.v1.ExportAuditEventsResponse0\x01\x12\x63\n\x10VerifyAuditChain\x12&.geko.audit.v1.VerifyAuditChainRequest\x1a\'.geko.audit.v1.VerifyAuditChainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19geko/audit/v1/audit.proto\x12\rgeko.audit.v1\x1a\x1bgeko/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x02\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x15\n\ractor_user_id\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x15\n\rresource_type\x18\x06 \x01(\t\x12\x13\n\x0bresource_id\x18\x07 \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x08 \x01(\t\x12\n\n\x02ip\x18\t \x01(\t\x12\x12\n\nuser_agent\x18\n \x01(\t\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04hash\x18\r \x01(\t\x12\x11\n\tprev_hash\x18\x0e \x01(\t\x12\x0b\n\x03seq\x18\x0f \x01(\x03\"\xc3\x01\n\x10\x41uditEventFilter\x12\x15\n\ractor_user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x15\n\rresource_type\x18\x03 \x01(\t\x12\x13\n\x0bresource_id\x18\x04 \x01(\t\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\rRecordRequest\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.geko.audit.v1.AuditEvent\"\x1c\n\x0eRecordResponse\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x12\x42\x61tchRecordRequest\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.geko.audit.v1.AuditEvent\"\"\n\x13\x42\x61tchRecordResponse\x12\x0b\n\x03ids\x18\x01 \x03(\t\"\x8a\x01\n\x16ListAuditEventsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12/\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1f.geko.audit.v1.AuditEventFilter\x12)\n\x04page\x18\x03 \x01(\x0b\x32\x1b.geko.common.v1.PageRequest\"q\n\x17ListAuditEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.geko.audit.v1.AuditEvent\x12+\n\tpage_info\x18\x02 \x01(\x0b\x32\x18.geko.common.v1.PageInfo\"a\n\x18\x45xportAuditEventsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12/\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1f.geko.audit.v1.AuditEventFilter\".\n\x19\x45xportAuditEventsResponse\x12\x11\n\tcsv_chunk\x18\x01 \x01(\x0c\",\n\x17VerifyAuditChainRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"\xa6\x01\n\x18VerifyAuditChainResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x1d\n\x15\x66irst_broken_event_id\x18\x02 \x01(\t\x12\x15\n\rchecked_count\x18\x03 \x01(\x03\x12\x18\n\x10\x66irst_broken_seq\x18\x04 \x01(\x03\x12\x1e\n\x16\x66irst_broken_tenant_id\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t2\xdc\x03\n\x0c\x41uditService\x12\x45\n\x06Record\x12\x1c.geko.audit.v1.RecordRequest\x1a\x1d.geko.audit.v1.RecordResponse\x12T\n\x0b\x42\x61tchRecord\x12!.geko.audit.v1.BatchRecordRequest\x1a\".geko.audit.v1.BatchRecordResponse\x12`\n\x0fListAuditEvents\x12%.geko.audit.v1.ListAuditEventsRequest\x1a&.geko.audit.v1.ListAuditEventsResponse\x12h\n\x11\x45xportAuditEvents\x12\'.geko.audit.v1.ExportAuditEventsRequest\x1a(.geko.audit.v1.ExportAuditEventsResponse0\x01\x12\x63\n\x10VerifyAuditChain\x12&.geko.audit.v1.VerifyAuditChainRequest\x1a\'.geko.audit.v1.VerifyAuditChainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,18 +41,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECORDREQUEST']._serialized_end=681
   _globals['_RECORDRESPONSE']._serialized_start=683
   _globals['_RECORDRESPONSE']._serialized_end=711
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=714
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=852
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=854
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=967
-  _globals['_EXPORTAUDITEVENTSREQUEST']._serialized_start=969
-  _globals['_EXPORTAUDITEVENTSREQUEST']._serialized_end=1066
-  _globals['_EXPORTAUDITEVENTSRESPONSE']._serialized_start=1068
-  _globals['_EXPORTAUDITEVENTSRESPONSE']._serialized_end=1114
-  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_start=1116
-  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_end=1160
-  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_start=1163
-  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_end=1329
-  _globals['_AUDITSERVICE']._serialized_start=1332
-  _globals['_AUDITSERVICE']._serialized_end=1722
+  _globals['_BATCHRECORDREQUEST']._serialized_start=713
+  _globals['_BATCHRECORDREQUEST']._serialized_end=776
+  _globals['_BATCHRECORDRESPONSE']._serialized_start=778
+  _globals['_BATCHRECORDRESPONSE']._serialized_end=812
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=815
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=953
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=955
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=1068
+  _globals['_EXPORTAUDITEVENTSREQUEST']._serialized_start=1070
+  _globals['_EXPORTAUDITEVENTSREQUEST']._serialized_end=1167
+  _globals['_EXPORTAUDITEVENTSRESPONSE']._serialized_start=1169
+  _globals['_EXPORTAUDITEVENTSRESPONSE']._serialized_end=1215
+  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_start=1217
+  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_end=1261
+  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_start=1264
+  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_end=1430
+  _globals['_AUDITSERVICE']._serialized_start=1433
+  _globals['_AUDITSERVICE']._serialized_end=1909
 # @@protoc_insertion_point(module_scope)

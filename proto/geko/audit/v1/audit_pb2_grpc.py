@@ -41,6 +41,11 @@ class AuditServiceStub:
                 request_serializer=geko_dot_audit_dot_v1_dot_audit__pb2.RecordRequest.SerializeToString,
                 response_deserializer=geko_dot_audit_dot_v1_dot_audit__pb2.RecordResponse.FromString,
                 _registered_method=True)
+        self.BatchRecord = channel.unary_unary(
+                '/geko.audit.v1.AuditService/BatchRecord',
+                request_serializer=geko_dot_audit_dot_v1_dot_audit__pb2.BatchRecordRequest.SerializeToString,
+                response_deserializer=geko_dot_audit_dot_v1_dot_audit__pb2.BatchRecordResponse.FromString,
+                _registered_method=True)
         self.ListAuditEvents = channel.unary_unary(
                 '/geko.audit.v1.AuditService/ListAuditEvents',
                 request_serializer=geko_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString,
@@ -66,6 +71,16 @@ class AuditServiceServicer:
     def Record(self, request, context):
         """Appends an event to its tenant's hash chain. Internal callers only (the service token): services deliver
         their events through an outbox. Idempotent by event id, so a redelivered outbox row is recorded once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchRecord(self, request, context):
+        """Appends up to 500 events in one call and one transaction, each to its tenant's chain in the order given:
+        how an outbox relay delivers what it claimed. Internal callers only. Idempotent per event id like Record
+        (an id already recorded is skipped); all or nothing: an invalid event fails the whole batch, its field
+        named by index (events[3].action), and nothing of it is recorded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -101,6 +116,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.Record,
                     request_deserializer=geko_dot_audit_dot_v1_dot_audit__pb2.RecordRequest.FromString,
                     response_serializer=geko_dot_audit_dot_v1_dot_audit__pb2.RecordResponse.SerializeToString,
+            ),
+            'BatchRecord': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchRecord,
+                    request_deserializer=geko_dot_audit_dot_v1_dot_audit__pb2.BatchRecordRequest.FromString,
+                    response_serializer=geko_dot_audit_dot_v1_dot_audit__pb2.BatchRecordResponse.SerializeToString,
             ),
             'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditEvents,
@@ -147,6 +167,33 @@ class AuditService:
             '/geko.audit.v1.AuditService/Record',
             geko_dot_audit_dot_v1_dot_audit__pb2.RecordRequest.SerializeToString,
             geko_dot_audit_dot_v1_dot_audit__pb2.RecordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchRecord(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/geko.audit.v1.AuditService/BatchRecord',
+            geko_dot_audit_dot_v1_dot_audit__pb2.BatchRecordRequest.SerializeToString,
+            geko_dot_audit_dot_v1_dot_audit__pb2.BatchRecordResponse.FromString,
             options,
             channel_credentials,
             insecure,
