@@ -40,6 +40,8 @@ from tests.integration.gateway.team import CREATE_WORKSPACE, PASSWORD, REGISTER
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 MODEL = "gpt-4o-mini"
+# A turn nobody watches is cut this long after its last reader left (the default is 10 s).
+GRACE_SECONDS = 2.0
 USAGE = "query($id: ID!) { workspace(id: $id) { usage { tokens inputTokens outputTokens requests } } }"
 FREE_TOKENS = 50_000
 TERMINAL = {"ChatCompleted", "ChatFailed"}
@@ -187,6 +189,7 @@ async def topology(
                 openai_base_url=openai.api_base,
                 openai_api_key=API_KEY,
                 login_rate_per_ip="1000",
+                chat_resume_grace_seconds=str(GRACE_SECONDS),
                 log_json="true",
                 **{f"{service}_addr": f"127.0.0.1:{port}" for service, port in ports.items()},
             )
@@ -306,22 +309,30 @@ async def test_concurrent_chats_never_pass_the_token_limit(topology: Topology) -
     assert len(topology.openai.requests) - provider_calls == len(completed)
 
 
-async def test_a_turn_resumes_on_the_other_gateway_without_gap_or_duplicate(topology: Topology) -> None:
-    # Given a turn streaming one token per delta through gateway A
-    tenant = await topology.tenant()
-    full = answer(40)
-    topology.openai.script = Script(text=full, input_tokens=15, output_tokens=40, mode="slow", delay=0.05)
-    chat = {"workspaceId": tenant.workspace_id, "model": MODEL, "message": "tell me forty words"}
+async def dropped_after_ten_deltas(topology: Topology, tenant: Tenant, chat: dict[str, Any]) -> list[Any]:
+    """Starts a turn through gateway A, reads ChatStarted and 10 deltas, then drops the connection
+    abruptly (no close handshake, no `complete`); returns the events read."""
     ws = await connect(topology.ws_url(0), subprotocols=["graphql-transport-ws"], open_timeout=10)
     await init(ws, tenant.token)
     await subscribe(ws, chat)
     before = await collect(ws, limit=11)
     assert kinds(before) == ["ChatStarted"] + ["ChatDelta"] * 10, before
-    started, last_seq = before[0], before[-1]["seq"]
-
-    # When the connection drops abruptly and the client resumes on gateway B after its last seq
     ws.transport.abort()
     await ws.wait_closed()
+    return before
+
+
+async def test_a_turn_resumes_on_the_other_gateway_without_gap_or_duplicate(topology: Topology) -> None:
+    # Given a turn streaming one token per delta through gateway A, longer than the grace period after
+    # its client drops (so only the resumed reader on the other chat process keeps it alive)
+    tenant = await topology.tenant()
+    full = answer(50)
+    topology.openai.script = Script(text=full, input_tokens=15, output_tokens=50, mode="slow", delay=0.08)
+    chat = {"workspaceId": tenant.workspace_id, "model": MODEL, "message": "tell me fifty words"}
+
+    # When the connection drops after 10 deltas and the client resumes on gateway B after its last seq
+    before = await dropped_after_ten_deltas(topology, tenant, chat)
+    started, last_seq = before[0], before[-1]["seq"]
     await asyncio.sleep(0.3)
     resume = {"turnId": started["turnId"], "afterSeq": last_seq}
     after = await topology.chat(1, tenant.token, **chat, resume=resume)
@@ -334,7 +345,7 @@ async def test_a_turn_resumes_on_the_other_gateway_without_gap_or_duplicate(topo
     done = ends_once(after, "ChatCompleted")
     assert set(kinds(after)[:-1]) <= {"ChatDelta"}, after
     assert done["finishReason"] == "STOP"
-    assert done["usage"] == {"inputTokens": 15, "outputTokens": 40, "totalTokens": 55}
+    assert done["usage"] == {"inputTokens": 15, "outputTokens": 50, "totalTokens": 65}
     # and the answer was stored whole and billed once
     messages = await topology.messages(tenant, started["conversationId"])
     assert [(m["role"], m["status"]) for m in messages] == [("USER", "COMPLETE"), ("ASSISTANT", "COMPLETE")]
@@ -342,7 +353,7 @@ async def test_a_turn_resumes_on_the_other_gateway_without_gap_or_duplicate(topo
     assert messages[1]["turnId"] == started["turnId"]
     await topology.settled_quota(tenant)
     usage = await topology.usage(tenant)
-    assert (usage["requests"], usage["tokens"]) == (1, 55)
+    assert (usage["requests"], usage["tokens"]) == (1, 65)
 
 
 async def read_events(call: Any) -> list[chat_pb2.ChatEvent]:
@@ -428,3 +439,49 @@ async def test_cancel_through_gateway_b_stops_a_turn_streaming_through_gateway_a
     # and cancelling a finished turn changes nothing
     again = await topology.data(1, CANCEL, tenant.token, id=started["turnId"])
     assert again["cancelChat"]["cancelled"] is False
+
+
+async def test_a_dropped_turn_nobody_resumes_is_cut_after_the_grace_period(topology: Topology) -> None:
+    # Given a turn that would stream for 5 s, through gateway A
+    tenant = await topology.tenant()
+    full = answer(100)
+    topology.openai.script = Script(text=full, input_tokens=13, output_tokens=100, mode="slow", delay=0.05)
+    chat = {"workspaceId": tenant.workspace_id, "model": MODEL, "message": "a hundred words please"}
+    disconnects = len(topology.openai.disconnects)
+
+    # When its client drops after 10 deltas and nobody comes back
+    before = await dropped_after_ten_deltas(topology, tenant, chat)
+    started = before[0]
+    messages = await wait_for_answer(topology, tenant, started["conversationId"])
+
+    # Then after the grace period the provider call is stopped and what was produced is stored as CUT
+    assert [(m["role"], m["status"]) for m in messages] == [("USER", "COMPLETE"), ("ASSISTANT", "CUT")]
+    stored = messages[1]["content"]
+    assert stored.startswith(streamed_text(before))
+    assert len(stored) < len(full)
+    assert len(topology.openai.disconnects) == disconnects + 1
+    # and billed once for it
+    quota = await topology.settled_quota(tenant)
+    usage = await topology.usage(tenant)
+    assert usage["requests"] == quota["requestsUsed"] == 1
+    assert usage["tokens"] == quota["tokensUsed"] == messages[1]["inputTokens"] + messages[1]["outputTokens"]
+    # and the whole turn can still be replayed from the other gateway, ending CANCELLED
+    replay = await topology.chat(1, tenant.token, **chat, resume={"turnId": started["turnId"], "afterSeq": 0})
+    assert replay[0] == started
+    assert streamed_text(replay) == stored
+    done = ends_once(replay, "ChatCompleted")
+    assert done["finishReason"] == "CANCELLED"
+    assert done["usage"]["totalTokens"] == usage["tokens"]
+
+
+async def wait_for_answer(
+    topology: Topology, tenant: Tenant, conversation_id: str, timeout: float = GRACE_SECONDS + 15
+) -> list[dict[str, Any]]:
+    """The conversation's messages once the assistant's answer is stored."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        messages = await topology.messages(tenant, conversation_id)
+        if any(message["role"] == "ASSISTANT" for message in messages):
+            return messages
+        assert asyncio.get_running_loop().time() < deadline, f"no answer stored: {messages}"
+        await asyncio.sleep(0.1)
