@@ -11,7 +11,9 @@ account for them).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +36,7 @@ CONVERSATION_NOT_FOUND = "conversation not found"
 VIEW = "chat:view:own"
 WRITE = "chat:create"
 DELETE = "chat:delete"
+MAX_TURN_MESSAGES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,19 @@ class NewMessage:
     turn_id: str = ""
     tool_call_id: str = ""
     tool_calls_json: str = ""
+
+
+def _checked_message_id(new: NewMessage, field_prefix: str) -> str:
+    """The message's canonical id (empty lets the server choose), once its id and content are valid; errors
+    name `field_prefix` + the field (`messages[1].content` in a batch)."""
+    message_id = new.message_id.strip() and parse_id(new.message_id)
+    if message_id is None:
+        raise BadInput("message_id must be a UUID (or empty)", field=f"{field_prefix}message_id")
+    if not new.content and not new.tool_calls_json and new.status == "complete":
+        raise BadInput(
+            "content is required (only a cut or failed message may be empty)", field=f"{field_prefix}content"
+        )
+    return message_id
 
 
 def _conversation_id(raw: str) -> str:
@@ -88,27 +104,44 @@ class MemoryService:
         chosen = parse_id(conversation_id) if conversation_id.strip() else new_id()
         if chosen is None:
             raise BadInput("conversation_id is not a UUID", field="conversation_id")
+        async with self._db.transaction() as session:
+            conversation = await self._claim(
+                session, principal, workspace_id, chosen, title=valid_title(title), create=True
+            )
+        return conversation
+
+    async def _claim(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        workspace_id: str,
+        conversation_id: str,
+        *,
+        title: str,
+        create: bool,
+    ) -> Conversation:
+        """The caller's conversation `conversation_id` in the workspace, locked for writing; created (and
+        audited) when missing and `create` is set. Someone else's is a CONFLICT when creating (the id is
+        taken) and NOT_FOUND otherwise, as is a missing one."""
+        existing = await session.get(Conversation, conversation_id, with_for_update=True)
+        if existing is not None:
+            owner = (existing.tenant_id, existing.user_id, existing.workspace_id)
+            if owner == (principal.tenant_id, principal.user_id, workspace_id):
+                return existing
+            if create:
+                raise Conflict("conversation_id is taken", field="conversation_id")
+        if not create:
+            raise NotFound(CONVERSATION_NOT_FOUND)
         conversation = Conversation(
-            id=chosen,
+            id=conversation_id,
             tenant_id=principal.tenant_id,
             workspace_id=workspace_id,
             user_id=principal.user_id,
-            title=valid_title(title),
+            title=title,
         )
-        async with self._db.transaction() as session:
-            existing = await session.get(Conversation, chosen)
-            if existing is not None:
-                mine = (existing.tenant_id, existing.user_id, existing.workspace_id) == (
-                    principal.tenant_id,
-                    principal.user_id,
-                    workspace_id,
-                )
-                if not mine:
-                    raise Conflict("conversation_id is taken", field="conversation_id")
-                return existing
-            session.add(conversation)
-            await session.flush()
-            await self._audit(session, principal, conversation, "CONVERSATION_CREATED")
+        session.add(conversation)
+        await session.flush()
+        await self._audit(session, principal, conversation, "CONVERSATION_CREATED")
         return conversation
 
     async def get(self, conversation_id: str) -> Conversation:
@@ -170,65 +203,127 @@ class MemoryService:
         """Stores the message unless one with its id is already in this conversation (then that one is
         returned unchanged); sets an empty title from the first user message."""
         principal, found = await self._owned(conversation_id, WRITE)
-        message_id = new.message_id.strip() and parse_id(new.message_id)
-        if message_id is None:
-            raise BadInput("message_id must be a UUID (or empty)", field="message_id")
-        if not new.content and not new.tool_calls_json and new.status == "complete":
-            raise BadInput("content is required (only a cut or failed message may be empty)", field="content")
+        message_id = _checked_message_id(new, field_prefix="")
         try:
-            return await self._store(principal, found.id, message_id, new)
+            async with self._db.transaction() as session:
+                conversation = await ConversationRepository(session).owned(
+                    tenant_id=principal.tenant_id,
+                    user_id=principal.user_id,
+                    conversation_id=found.id,
+                    lock=True,
+                )
+                if conversation is None:
+                    raise NotFound(CONVERSATION_NOT_FOUND)
+                message = await self._put(
+                    session, principal, conversation, message_id, new, field="message_id"
+                )
         except IntegrityError:
             # Another conversation stored this id between our look-up and our insert (this conversation's
             # own appends are serialised by its row lock, so they find the message instead).
             if message_id:
                 raise Conflict("message_id is already used by another message", field="message_id") from None
             raise
-
-    async def _store(
-        self, principal: Principal, conversation_id: str, message_id: str, new: NewMessage
-    ) -> tuple[Message, Conversation]:
-        async with self._db.transaction() as session:
-            conversation = await ConversationRepository(session).owned(
-                tenant_id=principal.tenant_id,
-                user_id=principal.user_id,
-                conversation_id=conversation_id,
-                lock=True,
-            )
-            if conversation is None:
-                raise NotFound(CONVERSATION_NOT_FOUND)
-            messages = MessageRepository(session)
-            if message_id:
-                existing = await messages.get(message_id)
-                if existing is not None:
-                    if existing.conversation_id != conversation.id:
-                        raise Conflict("message_id is already used by another message", field="message_id")
-                    return existing, conversation
-            if (
-                new.role == "user"
-                and not conversation.title
-                and not await messages.has_user_message(conversation.id)
-            ):
-                conversation.title = title_from_message(new.content)
-            message = Message(
-                id=message_id or new_id(),
-                tenant_id=principal.tenant_id,
-                conversation_id=conversation.id,
-                role=new.role,
-                content=new.content,
-                model_id=new.model_id,
-                input_tokens=new.input_tokens,
-                output_tokens=new.output_tokens,
-                status=new.status,
-                turn_id=new.turn_id,
-                tool_call_id=new.tool_call_id,
-                tool_calls_json=new.tool_calls_json,
-                created_at=utcnow(),
-            )
-            session.add(message)
-            conversation.last_message_at = message.created_at
-            conversation.updated_at = message.created_at
-            await session.flush()
         return message, conversation
+
+    async def append_turn(
+        self,
+        *,
+        workspace_id: str,
+        conversation_id: str,
+        create: bool,
+        title: str,
+        messages: Sequence[NewMessage],
+    ) -> tuple[list[Message], Conversation]:
+        """Stores a chat turn's messages in order, in one transaction after one permission check, creating
+        the conversation first when `create` is set (as `create` with a chosen id). Each message is
+        idempotent by its id as in `append`, so a replayed turn stores nothing twice."""
+        if not conversation_id.strip():
+            raise BadInput("conversation_id is required", field="conversation_id")
+        chosen = parse_id(conversation_id)
+        if chosen is None:
+            raise BadInput("conversation_id is not a UUID", field="conversation_id")
+        if not 1 <= len(messages) <= MAX_TURN_MESSAGES:
+            raise BadInput(f"give 1 to {MAX_TURN_MESSAGES} messages", field="messages")
+        message_ids = [_checked_message_id(new, f"messages[{index}].") for index, new in enumerate(messages)]
+        title = valid_title(title)
+        principal = await self._access.require(workspace_id, WRITE)
+        workspace_id = canonical_workspace_id(workspace_id)
+
+        async def store() -> tuple[list[Message], Conversation]:
+            async with self._db.transaction() as session:
+                conversation = await self._claim(
+                    session, principal, workspace_id, chosen, title=title, create=create
+                )
+                stored = [
+                    await self._put(
+                        session,
+                        principal,
+                        conversation,
+                        message_id,
+                        new,
+                        field=f"messages[{index}].message_id",
+                    )
+                    for index, (message_id, new) in enumerate(zip(message_ids, messages, strict=True))
+                ]
+            return stored, conversation
+
+        try:
+            return await store()
+        except IntegrityError:
+            pass  # a concurrent call created the conversation or stored one of these ids: look again
+        try:
+            return await store()
+        except IntegrityError:
+            raise Conflict("a message id is already used by another message", field="messages") from None
+
+    async def _put(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        conversation: Conversation,
+        message_id: str,
+        new: NewMessage,
+        *,
+        field: str,
+    ) -> Message:
+        """Stores `new` in the (locked) conversation, or answers the message already stored under its id;
+        an id used in another conversation is a CONFLICT naming `field`."""
+        messages = MessageRepository(session)
+        if message_id:
+            existing = await messages.get(message_id)
+            if existing is not None:
+                if existing.conversation_id != conversation.id:
+                    raise Conflict("message_id is already used by another message", field=field)
+                return existing
+        if (
+            new.role == "user"
+            and not conversation.title
+            and not await messages.has_user_message(conversation.id)
+        ):
+            conversation.title = title_from_message(new.content)
+        # Strictly after the previous message, so that messages stored in one call keep their order.
+        previous = conversation.last_message_at
+        now = utcnow()
+        created_at = now if previous is None or now > previous else previous + timedelta(microseconds=1)
+        message = Message(
+            id=message_id or new_id(),
+            tenant_id=principal.tenant_id,
+            conversation_id=conversation.id,
+            role=new.role,
+            content=new.content,
+            model_id=new.model_id,
+            input_tokens=new.input_tokens,
+            output_tokens=new.output_tokens,
+            status=new.status,
+            turn_id=new.turn_id,
+            tool_call_id=new.tool_call_id,
+            tool_calls_json=new.tool_calls_json,
+            created_at=created_at,
+        )
+        session.add(message)
+        conversation.last_message_at = conversation.updated_at = created_at
+        await session.flush()
+        return message
 
     async def messages(self, conversation_id: str, *, size: int, token: str) -> Page[Message]:
         _, conversation = await self._owned(conversation_id, VIEW)

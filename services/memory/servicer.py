@@ -10,6 +10,7 @@ from geko.memory.v1 import memory_pb2, memory_pb2_grpc
 from services.memory.conversations import MemoryService, NewMessage
 from services.runtime.access import WorkspaceAccess
 from services.runtime.errors import BadInput
+from services.runtime.ids import parse_id
 from services.runtime.messages import timestamp
 from services.runtime.paging import Page
 from services.runtime.server import ServiceDeps, ServiceRegistration
@@ -67,13 +68,14 @@ def _page_info(page: Page[Any]) -> common_pb2.PageInfo:
     return common_pb2.PageInfo(next_page_token=page.next_page_token, total_size=page.total_size)
 
 
-def _new_message(request: memory_pb2.AppendMessageRequest) -> NewMessage:
+def _new_message(request: memory_pb2.AppendMessageRequest, field_prefix: str = "") -> NewMessage:
+    """The message to store; errors name `field_prefix` + the field (`messages[1].role` in a batch)."""
     if request.role not in _ROLES:
-        raise BadInput("role must be system, user, assistant or tool", field="role")
+        raise BadInput("role must be system, user, assistant or tool", field=f"{field_prefix}role")
     if request.input_tokens < 0 or request.output_tokens < 0:
         raise BadInput(
             "token counts must not be negative",
-            field="input_tokens" if request.input_tokens < 0 else "output_tokens",
+            field=field_prefix + ("input_tokens" if request.input_tokens < 0 else "output_tokens"),
         )
     return NewMessage(
         message_id=request.message_id,
@@ -88,6 +90,17 @@ def _new_message(request: memory_pb2.AppendMessageRequest) -> NewMessage:
         tool_call_id=request.tool_call_id,
         tool_calls_json=request.tool_calls_json,
     )
+
+
+def _turn_messages(request: memory_pb2.AppendMessagesRequest) -> list[NewMessage]:
+    """The batch's messages; each names the request's conversation or none (AIP-233)."""
+    messages: list[NewMessage] = []
+    for index, message in enumerate(request.messages):
+        prefix = f"messages[{index}]."
+        if message.conversation_id and parse_id(message.conversation_id) != parse_id(request.conversation_id):
+            raise BadInput("must be empty or the request's conversation_id", field=f"{prefix}conversation_id")
+        messages.append(_new_message(message, prefix))
+    return messages
 
 
 class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
@@ -146,6 +159,21 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
             message=message_message(message), conversation=conversation_message(conversation)
         )
 
+    async def AppendMessages(
+        self, request: memory_pb2.AppendMessagesRequest, context: ServicerContext
+    ) -> memory_pb2.AppendMessagesResponse:
+        messages, conversation = await self._memory.append_turn(
+            workspace_id=request.workspace_id,
+            conversation_id=request.conversation_id,
+            create=request.create_conversation,
+            title=request.title,
+            messages=_turn_messages(request),
+        )
+        return memory_pb2.AppendMessagesResponse(
+            messages=[message_message(row) for row in messages],
+            conversation=conversation_message(conversation),
+        )
+
     async def ListMessages(
         self, request: memory_pb2.ListMessagesRequest, context: ServicerContext
     ) -> memory_pb2.ListMessagesResponse:
@@ -180,7 +208,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
 
 
 def create(deps: ServiceDeps) -> ServiceRegistration:
-    memory = MemoryService(deps.database, WorkspaceAccess(deps.channels))
+    memory = MemoryService(deps.database, WorkspaceAccess(deps.channels, deps.backends.cache))
     return ServiceRegistration(
         name=SERVICE_NAME,
         servicer=MemoryServicer(memory),

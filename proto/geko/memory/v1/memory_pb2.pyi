@@ -193,6 +193,28 @@ class AppendMessageResponse(_message.Message):
     conversation: Conversation
     def __init__(self, message: _Optional[_Union[Message, _Mapping]] = ..., conversation: _Optional[_Union[Conversation, _Mapping]] = ...) -> None: ...
 
+class AppendMessagesRequest(_message.Message):
+    __slots__ = ("workspace_id", "conversation_id", "create_conversation", "title", "messages")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_CONVERSATION_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    conversation_id: str
+    create_conversation: bool
+    title: str
+    messages: _containers.RepeatedCompositeFieldContainer[AppendMessageRequest]
+    def __init__(self, workspace_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., create_conversation: _Optional[bool] = ..., title: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[AppendMessageRequest, _Mapping]]] = ...) -> None: ...
+
+class AppendMessagesResponse(_message.Message):
+    __slots__ = ("messages", "conversation")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    conversation: Conversation
+    def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., conversation: _Optional[_Union[Conversation, _Mapping]] = ...) -> None: ...
+
 class ListMessagesRequest(_message.Message):
     __slots__ = ("conversation_id", "page")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]

@@ -65,6 +65,11 @@ class MemoryServiceStub:
                 request_serializer=geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessageRequest.SerializeToString,
                 response_deserializer=geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessageResponse.FromString,
                 _registered_method=True)
+        self.AppendMessages = channel.unary_unary(
+                '/geko.memory.v1.MemoryService/AppendMessages',
+                request_serializer=geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessagesRequest.SerializeToString,
+                response_deserializer=geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessagesResponse.FromString,
+                _registered_method=True)
         self.ListMessages = channel.unary_unary(
                 '/geko.memory.v1.MemoryService/ListMessages',
                 request_serializer=geko_dot_memory_dot_v1_dot_memory__pb2.ListMessagesRequest.SerializeToString,
@@ -122,6 +127,14 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AppendMessages(self, request, context):
+        """Stores a chat turn's messages, in order, in one transaction after one permission check, creating the
+        conversation first when asked; idempotent by message id like AppendMessage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListMessages(self, request, context):
         """Messages in the order they were written.
         """
@@ -168,6 +181,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.AppendMessage,
                     request_deserializer=geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessageRequest.FromString,
                     response_serializer=geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessageResponse.SerializeToString,
+            ),
+            'AppendMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendMessages,
+                    request_deserializer=geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessagesRequest.FromString,
+                    response_serializer=geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessagesResponse.SerializeToString,
             ),
             'ListMessages': grpc.unary_unary_rpc_method_handler(
                     servicer.ListMessages,
@@ -343,6 +361,33 @@ class MemoryService:
             '/geko.memory.v1.MemoryService/AppendMessage',
             geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessageRequest.SerializeToString,
             geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/geko.memory.v1.MemoryService/AppendMessages',
+            geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessagesRequest.SerializeToString,
+            geko_dot_memory_dot_v1_dot_memory__pb2.AppendMessagesResponse.FromString,
             options,
             channel_credentials,
             insecure,
