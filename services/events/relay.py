@@ -9,8 +9,10 @@ idempotent (audit by the row's id, billing by the commit's idempotency key), so 
 nothing new. Delivered rows are pruned after `RETENTION`.
 
 Each topic has one sender in the relay's dispatch table, all authenticated with the platform's service token:
-"audit" → `AuditService.Record`, "usage" → `BillingService.CommitUsage`. Rows are delivered in order per
-topic; a recipient that is down holds back its own topic's rows, not the others'.
+"audit" → `AuditService.BatchRecord` (the claimed rows in one call, one transaction), "usage" →
+`BillingService.CommitUsage` (row by row). Rows are delivered in order per topic; a batch refused for one of
+its rows is sent again row by row, so that only that row fails (and backs off); a recipient that is down holds
+back its own topic's rows, not the others'.
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ class _Claimed:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Sender:
+    """How a topic's rows reach their recipient: `send` delivers up to `batch_size` rows in one call, all or
+    none (it raises when the call failed)."""
+
+    send: Callable[[Sequence[_Claimed]], Awaitable[None]]
+    batch_size: int
+
+
 @dataclass(slots=True)
 class _Failure:
     """A row that failed, and — when its recipient is down — the rows of its topic not tried after it."""
@@ -98,9 +109,9 @@ class OutboxRelay:
         self._services = tuple(services)
         self._poll_seconds = poll_seconds
         self._metadata = service_metadata(settings)
-        self._senders: dict[str, Callable[[_Claimed], Awaitable[None]]] = {
-            AUDIT_TOPIC: self._record_audit,
-            USAGE_TOPIC: self._commit_usage,
+        self._senders: dict[str, _Sender] = {
+            AUDIT_TOPIC: _Sender(self._record_audit, BATCH_SIZE),
+            USAGE_TOPIC: _Sender(self._commit_usage, 1),
         }
         self._drain_lock = asyncio.Lock()
         self._waiter: Waiter | None = None
@@ -191,36 +202,61 @@ class OutboxRelay:
             return [_Claimed(row.id, row.topic, dict(row.payload), row.attempts) for row in rows]
 
     async def _deliver(self, claimed: list[_Claimed]) -> tuple[int, bool]:
-        """Sends `claimed` in order; (how many went through, whether a recipient is down). A row's own failure
-        skips that row; a failure of its recipient postpones the rest of that topic's rows."""
+        """Sends `claimed`, topic by topic in order; (how many went through, whether a recipient is down)."""
         delivered: list[str] = []
         failures: list[_Failure] = []
-        down: dict[str, _Failure] = {}
+        down = False
+        topics: dict[str, list[_Claimed]] = {}
         for row in claimed:
-            if row.topic in down:
-                down[row.topic].postponed.append(row)
-                continue
+            topics.setdefault(row.topic, []).append(row)
+        for topic, rows in topics.items():
+            down |= await self._deliver_topic(self._senders[topic], rows, delivered, failures)
+        await self._settle(delivered, failures)
+        return len(delivered), down
+
+    async def _deliver_topic(
+        self, sender: _Sender, rows: list[_Claimed], delivered: list[str], failures: list[_Failure]
+    ) -> bool:
+        """Sends one topic's rows in batches of the sender's size; True when their recipient is down. A batch
+        refused for a row of it is sent again row by row, so that only that row fails; a failure of the
+        recipient postpones the rest of the topic's rows."""
+        batches = [
+            rows[start : start + sender.batch_size] for start in range(0, len(rows), sender.batch_size)
+        ]
+        while batches:
+            batch = batches.pop(0)
             try:
-                await self._senders[row.topic](row)
+                await sender.send(batch)
             except Exception as error:
-                failure = _Failure(row, _describe(error), [])
+                recipient_down = isinstance(error, GekoError) and error.code not in ROW_ERRORS
+                if len(batch) > 1 and not recipient_down:
+                    log.info("outbox_batch_refused", first_event_id=batch[0].id, size=len(batch))
+                    batches[:0] = [[row] for row in batch]
+                    continue
+                failure = _Failure(batch[0], _describe(error), batch[1:])
                 log.warning(
-                    "outbox_delivery_failed", event_id=row.id, attempts=row.attempts + 1, error=failure.error
+                    "outbox_delivery_failed",
+                    event_id=batch[0].id,
+                    attempts=batch[0].attempts + 1,
+                    error=failure.error,
                 )
                 failures.append(failure)
-                if isinstance(error, GekoError) and error.code not in ROW_ERRORS:
-                    down[row.topic] = failure
+                if recipient_down:
+                    failure.postponed.extend(row for rest in batches for row in rest)
+                    return True
                 continue
-            delivered.append(row.id)
-        await self._settle(delivered, failures)
-        return len(delivered), bool(down)
+            delivered.extend(row.id for row in batch)
+        return False
 
-    async def _record_audit(self, row: _Claimed) -> None:
+    async def _record_audit(self, rows: Sequence[_Claimed]) -> None:
         stub = self._channels.stub("audit", audit_pb2_grpc.AuditServiceStub)
-        request = audit_pb2.RecordRequest(event=audit_event_message(row.id, row.payload))
-        await stub.Record(request, metadata=self._metadata)
+        request = audit_pb2.BatchRecordRequest(
+            events=[audit_event_message(row.id, row.payload) for row in rows]
+        )
+        await stub.BatchRecord(request, metadata=self._metadata)
 
-    async def _commit_usage(self, row: _Claimed) -> None:
+    async def _commit_usage(self, rows: Sequence[_Claimed]) -> None:
+        [row] = rows  # batch_size 1: billing commits one turn per call
         stub = self._channels.stub("billing", billing_pb2_grpc.BillingServiceStub)
         await stub.CommitUsage(usage_commit_request(row.payload), metadata=self._metadata)
 
