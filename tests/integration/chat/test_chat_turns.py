@@ -351,6 +351,27 @@ async def test_a_workspace_price_and_output_override_apply_to_the_turn(platform:
     assert "X-Upgrade-Url" not in response.headers
 
 
+async def test_pay_as_you_go_has_no_token_limit(platform: ChatPlatform) -> None:
+    owner, ws = await platform.team("Paygo Co")
+    await platform.set_plan(owner, "paygo")
+    await platform.commit_usage(owner.token, ws, 600_000)  # past even pro's limit
+
+    response = await platform.send(owner.token, workspaceId=ws, model="gpt-4", message="Hi", maxTokens=64)
+
+    sent = response.json()["data"]["sendMessage"]
+    assert sent["text"] == ANSWER
+    assert sent["costMicros"] == 21 * GPT4_MICROS_PER_1K // 1000
+    assert sent["quota"] == {
+        "plan": "PAYGO",
+        "tokensUsed": 600_021,
+        "tokensLimit": None,
+        "warning": False,
+        "percentUsed": 0.0,  # documented: 0 when unlimited
+    }
+    assert response.headers["X-Quota-Remaining"] == "unlimited"
+    assert response.headers["X-Quota-Warning"] == "false"
+
+
 async def test_an_unknown_model_is_not_found_naming_the_field(platform: ChatPlatform) -> None:
     owner, ws = await platform.team("Unknown Co")
     turn = {"workspaceId": ws, "model": "gpt-9-turbo", "message": "Hi"}
