@@ -66,38 +66,20 @@ class AuditPlatform:
         self.relays.append((relay, channels))
         return relay
 
-    async def record(
-        self,
-        tenant_id: str,
-        *,
-        action: str = "WORKSPACE_UPDATED",
-        resource_type: str = "workspace",
-        resource_id: str = "",
-        workspace_id: str = "",
-        actor_user_id: str = "",
-        details: dict[str, Any] | None = None,
-        at: datetime | None = None,
-        event_id: str = "",
-    ) -> str:
-        """Records one event through AuditService.Record as the platform (the service token); its id."""
-        event = audit_pb2.AuditEvent(
-            id=event_id,
-            tenant_id=tenant_id,
-            workspace_id=workspace_id,
-            actor_user_id=actor_user_id,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            details_json=json.dumps(details or {}),
-            ip="192.0.2.10",
-            user_agent="pytest",
-            request_id="req-1",
-            create_time=timestamp(at or utcnow()),
-        )
+    async def record(self, tenant_id: str, **fields: Any) -> str:
+        """Records one event (fields as for `audit_event`) through AuditService.Record as the platform (the
+        service token); its id."""
         response = await self.audit.Record(
-            audit_pb2.RecordRequest(event=event), metadata=self.service_metadata()
+            audit_pb2.RecordRequest(event=audit_event(tenant_id, **fields)), metadata=self.service_metadata()
         )
         return str(response.id)
+
+    async def batch_record(self, events: list[audit_pb2.AuditEvent]) -> list[str]:
+        """Records `events` through AuditService.BatchRecord as the platform; their ids, in order."""
+        response = await self.audit.BatchRecord(
+            audit_pb2.BatchRecordRequest(events=events), metadata=self.service_metadata()
+        )
+        return list(response.ids)
 
     async def verify(self, tenant_id: str = "") -> audit_pb2.VerifyAuditChainResponse:
         response: audit_pb2.VerifyAuditChainResponse = await self.audit.VerifyAuditChain(
@@ -108,6 +90,35 @@ class AuditPlatform:
     async def team(self, tenant_name: str = "Acme") -> Team:
         """A new tenant's owner and their default workspace (owners hold audit:view and audit:export)."""
         return await new_team(self.platform, tenant_name)
+
+
+def audit_event(
+    tenant_id: str,
+    *,
+    action: str = "WORKSPACE_UPDATED",
+    resource_type: str = "workspace",
+    resource_id: str = "",
+    workspace_id: str = "",
+    actor_user_id: str = "",
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    event_id: str = "",
+) -> audit_pb2.AuditEvent:
+    """An event as an emitter sends it (the chain fields left to the service)."""
+    return audit_pb2.AuditEvent(
+        id=event_id,
+        tenant_id=tenant_id,
+        workspace_id=workspace_id,
+        actor_user_id=actor_user_id,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        details_json=json.dumps(details or {}),
+        ip="192.0.2.10",
+        user_agent="pytest",
+        request_id="req-1",
+        create_time=timestamp(at or utcnow()),
+    )
 
 
 AuditPlatformFactory = Callable[..., Awaitable[AuditPlatform]]
