@@ -31,7 +31,7 @@ def _ratio(used: int, limit: int) -> float:
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     def __init__(self, deps: ServiceDeps) -> None:
         self._deps = deps
-        self._access = WorkspaceAccess(deps.channels)
+        self._access = WorkspaceAccess(deps.channels, deps.backends.cache)
         self._ledger = Ledger(deps.database)
 
     def _upgrade_url(self, workspace_id: str) -> str:

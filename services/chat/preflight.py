@@ -17,6 +17,7 @@ from geko.memory.v1 import memory_pb2, memory_pb2_grpc
 from geko.model.v1 import model_pb2, model_pb2_grpc
 from services.providers.base import ChatMessage, Role
 from services.runtime.access import WorkspaceAccess, canonical_workspace_id, require_user
+from services.runtime.backends import Cache
 from services.runtime.clients import Channels
 from services.runtime.errors import BadInput, ModelNotAllowed, NotFound
 from services.runtime.ids import new_id, parse_id
@@ -110,10 +111,10 @@ def upgrade_url(settings: Settings, workspace_id: str) -> str:
 
 
 class Preflight:
-    def __init__(self, channels: Channels, settings: Settings) -> None:
+    def __init__(self, channels: Channels, settings: Settings, cache: Cache) -> None:
         self._channels = channels
         self._settings = settings
-        self._access = WorkspaceAccess(channels)
+        self._access = WorkspaceAccess(channels, cache)
 
     def _model(self) -> model_pb2_grpc.ModelServiceStub:
         return self._channels.stub("model", model_pb2_grpc.ModelServiceStub)

@@ -59,7 +59,7 @@ class TurnRunner:
     def __init__(self, deps: ServiceDeps, registry: TurnRegistry) -> None:
         self._deps = deps
         self._registry = registry
-        self._preflight = Preflight(deps.channels, deps.settings)
+        self._preflight = Preflight(deps.channels, deps.settings, deps.backends.cache)
         self._upstreams = Upstreams(deps.secret_box)
         self._generations: dict[str, asyncio.Task[None]] = {}
         self._cancel_requested: set[str] = set()

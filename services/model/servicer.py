@@ -154,7 +154,7 @@ def _time(stamp: Timestamp, present: bool) -> datetime | None:
 class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     def __init__(self, deps: ServiceDeps) -> None:
         self._deps = deps
-        self._access = WorkspaceAccess(deps.channels)
+        self._access = WorkspaceAccess(deps.channels, deps.backends.cache)
         self._catalog = CatalogService(deps.database)
         self._prices = PriceService(deps.database)
         self._connections = ConnectionService(deps.database, deps.secret_box, deps.settings)

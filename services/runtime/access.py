@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from geko.auth.v1 import auth_pb2, auth_pb2_grpc
 from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
+from services.runtime.backends import Cache
 from services.runtime.clients import Channels
 from services.runtime.context import Principal, require_principal
 from services.runtime.errors import BadInput, Forbidden, NotFound
 from services.runtime.ids import parse_id
+from services.runtime.permission_cache import Access, PermissionCache
 from services.runtime.plans import PLAN_NAMES, PLANS
 
 TENANT_ADMIN_ROLES = frozenset({"owner", "admin"})
@@ -51,10 +53,24 @@ class MemberAccess:
 
 
 class WorkspaceAccess:
-    """Permission checks against the workspace service; a workspace the caller is not in is NOT_FOUND."""
+    """Permission checks against the workspace service; a workspace the caller is not in is NOT_FOUND.
 
-    def __init__(self, channels: Channels) -> None:
+    With the process's cache, a caller's own standing is read from the workspace service's permission cache
+    first (services/runtime/permission_cache.py); only a miss, a non-member or a question about someone else
+    costs a call."""
+
+    def __init__(self, channels: Channels, cache: Cache | None = None) -> None:
         self._channels = channels
+        self._permissions = PermissionCache(cache) if cache is not None else None
+
+    async def _cached(self, workspace_id: str, principal: Principal) -> Access | None:
+        """The caller's own cached standing, when the cache holds a membership of their tenant."""
+        if self._permissions is None or not principal.user_id:
+            return None
+        access = await self._permissions.current(workspace_id, principal.user_id)
+        if access is None or not access.role or not access.visible_to(principal):
+            return None
+        return access
 
     def _stub(self) -> workspace_pb2_grpc.WorkspaceServiceStub:
         return self._channels.stub("workspace", workspace_pb2_grpc.WorkspaceServiceStub)
@@ -63,20 +79,29 @@ class WorkspaceAccess:
         """The caller, when they hold `permission` in the workspace."""
         principal = require_user()
         workspace_id = canonical_workspace_id(workspace_id)
+        cached = await self._cached(workspace_id, principal)
+        if cached is not None:
+            if permission not in cached.permissions:
+                raise lacks_permission(cached.role, permission)
+            return principal
         answer = await self._stub().CheckPermission(
             workspace_pb2.CheckPermissionRequest(workspace_id=workspace_id, permission=permission)
         )
         if not answer.role:
             raise NotFound(WORKSPACE_NOT_FOUND)
         if not answer.allowed:
-            raise Forbidden(f"your role {answer.role!r} lacks the {permission} permission in this workspace")
+            raise lacks_permission(answer.role, permission)
         return principal
 
     async def member(self, workspace_id: str, user_id: str) -> MemberAccess:
         """`user_id`'s (empty: the caller's) role and permissions; asking about someone else needs
         member:view (the workspace service checks). NOT_FOUND when that user is not a member."""
-        require_user()
+        principal = require_user()
         workspace_id = canonical_workspace_id(workspace_id)
+        if not user_id or parse_id(user_id) == principal.user_id:
+            cached = await self._cached(workspace_id, principal)
+            if cached is not None:
+                return MemberAccess(role=cached.role, permissions=cached.permissions)
         answer = await self._stub().ListPermissions(
             workspace_pb2.ListPermissionsRequest(workspace_id=workspace_id, user_id=user_id)
         )
@@ -88,6 +113,11 @@ class WorkspaceAccess:
         """The plan of the caller's tenant: free, pro or paygo."""
         me = await self._channels.stub("auth", auth_pb2_grpc.AuthServiceStub).GetMe(auth_pb2.GetMeRequest())
         return PLAN_NAMES.get(me.user.tenant.plan, "free")
+
+
+def lacks_permission(role: str, permission: str) -> Forbidden:
+    """The FORBIDDEN answer to a member whose role lacks `permission` (the same words from every service)."""
+    return Forbidden(f"your role {role!r} lacks the {permission} permission in this workspace")
 
 
 def canonical_workspace_id(workspace_id: str) -> str:

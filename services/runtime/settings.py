@@ -109,8 +109,8 @@ class Settings(BaseSettings):
     chat_resume_grace_seconds: float = Field(
         10.0,
         ge=0,
-        description="How long a turn keeps generating after its last client went away, waiting to be resumed; "
-        "then it is cut (billed for what was produced)",
+        description="How long a turn keeps generating after its last client went away, waiting to be "
+        "resumed; then it is cut (billed for what was produced)",
     )
     chat_event_ttl_seconds: float = Field(
         600.0, gt=0, description="How long a turn's events stay resumable after its last event"

@@ -28,9 +28,10 @@ from services.runtime.ids import parse_id
 from services.runtime.logging import get_logger
 from services.runtime.mailer import Mailer
 from services.runtime.paging import Page, decode_page_token, encode_page_token, page_size
+from services.runtime.permission_cache import Access
 from services.runtime.settings import Settings
 from services.workspace.accounts import Accounts
-from services.workspace.permissions import NOT_FOUND_MESSAGE, Access, Permissions
+from services.workspace.permissions import NOT_FOUND_MESSAGE, Permissions
 from services.workspace.repository import (
     ACTIVE,
     InvitationRepository,

@@ -15,7 +15,8 @@ from services.runtime.database import Database
 from services.runtime.errors import BadInput, Conflict, Forbidden, NotFound
 from services.runtime.ids import parse_id
 from services.runtime.paging import Page, decode_page_token, encode_page_token, page_size
-from services.workspace.permissions import NOT_FOUND_MESSAGE, Access, Permissions
+from services.runtime.permission_cache import Access
+from services.workspace.permissions import NOT_FOUND_MESSAGE, Permissions
 from services.workspace.repository import (
     ACTIVE,
     OWNER_ROLE,

@@ -20,7 +20,8 @@ from services.runtime.context import require_principal
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, Conflict, Forbidden, NotFound
 from services.runtime.ids import parse_id
-from services.workspace.permissions import Access, Permissions
+from services.runtime.permission_cache import Access
+from services.workspace.permissions import Permissions
 from services.workspace.repository import (
     OWNER_ROLE,
     SYSTEM_ROLE_ORDER,

@@ -16,12 +16,13 @@ from services.runtime.errors import BadInput
 from services.runtime.mailer import create_mailer
 from services.runtime.messages import timestamp
 from services.runtime.paging import Page
+from services.runtime.permission_cache import Access
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.runtime.types import ServicerContext
 from services.workspace.accounts import Accounts
 from services.workspace.invitations import InvitationService
 from services.workspace.members import MemberService
-from services.workspace.permissions import Access, Permissions, require_known_permission
+from services.workspace.permissions import Permissions, require_known_permission
 from services.workspace.repository import (
     InvitationRow,
     InvitationState,

@@ -10,13 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.workspace import Workspace
 from services.events.audit import AuditAction, record_audit
+from services.runtime.access import lacks_permission
 from services.runtime.clock import utcnow
 from services.runtime.context import require_principal
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, Conflict, Forbidden, InternalError, NotFound
 from services.runtime.ids import parse_id
 from services.runtime.paging import Page, decode_page_token, encode_page_token, page_size
-from services.workspace.permissions import NOT_FOUND_MESSAGE, Permissions, lacks_permission
+from services.workspace.permissions import NOT_FOUND_MESSAGE, Permissions
 from services.workspace.repository import (
     ACTIVE,
     OWNER_ROLE,

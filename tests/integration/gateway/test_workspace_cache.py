@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import pytest
 import pytest_asyncio
 import redis.asyncio as redis
 
+from geko.memory.v1 import memory_pb2, memory_pb2_grpc
+from services.runtime.metrics import REGISTRY
 from tests.integration.auth.harness import unique_email
 from tests.integration.gateway.team import INVITE, TeamGateway, team_gateway
 
@@ -116,3 +119,50 @@ async def test_a_roles_new_permissions_and_a_removal_hold_on_the_very_next_reque
         assert after_removal == "NOT_FOUND"
     finally:
         await cache_keys.delete(*await keys_about(cache_keys, workspace_id))
+
+
+RENAME = "mutation($input: RenameConversationInput!) { renameConversation(input: $input) { title } }"
+
+
+def workspace_permission_calls() -> float:
+    """CheckPermission and ListPermissions answered so far by any server of this process."""
+    return sum(
+        REGISTRY.get_sample_value(
+            "grpc_server_handled_total",
+            {"service": "geko.workspace.v1.WorkspaceService", "method": method, "code": code},
+        )
+        or 0.0
+        for method in ("CheckPermission", "ListPermissions")
+        for code in ("OK", "NOT_FOUND", "PERMISSION_DENIED")
+    )
+
+
+async def test_other_services_read_the_cache_without_a_call_and_still_see_a_demotion_at_once(
+    replicas: tuple[TeamGateway, TeamGateway],
+) -> None:
+    one, two = replicas
+    owner = await one.register()
+    workspace_id = await one.create_workspace(owner.token)
+    editor = await one.join_new(owner.token, workspace_id, "editor")
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{two.platform.grpc_port}") as channel:
+        created = await memory_pb2_grpc.MemoryServiceStub(channel).CreateConversation(
+            memory_pb2.CreateConversationRequest(workspace_id=workspace_id, title="Plans"),
+            metadata=[("authorization", f"Bearer {editor.token}")],
+        )
+    rename = {"id": created.conversation.id, "title": "Plans, v2"}
+    await two.data(RENAME, editor.token, input=rename)  # warms the cache through the workspace service
+
+    before = workspace_permission_calls()
+    renamed = await two.data(RENAME, editor.token, input=rename)
+    calls = workspace_permission_calls() - before
+
+    await one.data(
+        UPDATE_MEMBER_ROLE,
+        owner.token,
+        input={"workspaceId": workspace_id, "userId": editor.user_id, "role": "viewer"},
+    )
+    demoted = await two.code(RENAME, editor.token, input=rename)
+
+    assert renamed == {"renameConversation": {"title": "Plans, v2"}}
+    assert calls == 0
+    assert demoted == "FORBIDDEN"

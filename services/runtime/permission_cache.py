@@ -1,0 +1,96 @@
+"""The cache of workspace permissions: written by the workspace service, read by every service that checks
+them.
+
+Entries live under a per-workspace generation, `perm:<workspace>:<generation>:<user>`; the workspace service
+bumps the generation right after every commit that changes a membership, role or workspace, so the very next
+lookup anywhere misses. A lookup reads the generation before the database, so one that raced a change can only
+store its answer under the old generation, which nobody reads any more. The generation key has no TTL: if it
+expired, the counter would restart and could land on a generation whose entries are still alive.
+
+Other services read entries here before asking `WorkspaceService` over gRPC (services/runtime/access.py): a
+chat turn checks permissions in four services, and a loopback call costs far more than a cache read. Only the
+workspace service writes; a reader whose cache is not the workspace service's (no shared Redis) just misses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from services.runtime.backends import Cache
+from services.runtime.context import Principal
+
+CACHE_TTL_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """A user's standing in a workspace. `workspace_id` is the canonical id and `tenant_id` the workspace's
+    (both "" when no live workspace has the id); `role` is "" when the user is not an active member, and then
+    `permissions` is empty."""
+
+    workspace_id: str
+    tenant_id: str
+    role: str
+    permissions: frozenset[str]
+
+    def visible_to(self, principal: Principal) -> bool:
+        """Whether the workspace exists for this caller: live, in the caller's tenant (services see all)."""
+        return bool(self.tenant_id) and (principal.is_service or self.tenant_id == principal.tenant_id)
+
+    def to_json(self) -> bytes:
+        body = {
+            "workspace_id": self.workspace_id,
+            "tenant_id": self.tenant_id,
+            "role": self.role,
+            "permissions": sorted(self.permissions),
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Access:
+        body = json.loads(raw)
+        return cls(
+            workspace_id=body["workspace_id"],
+            tenant_id=body["tenant_id"],
+            role=body["role"],
+            permissions=frozenset(body["permissions"]),
+        )
+
+
+NO_ACCESS = Access(workspace_id="", tenant_id="", role="", permissions=frozenset())
+
+
+class PermissionCache:
+    """Lookups by canonical workspace and user ids."""
+
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
+
+    async def generation(self, workspace_id: str) -> int:
+        raw = await self._cache.get(_generation_key(workspace_id))
+        return int(raw) if raw is not None else 0
+
+    async def get(self, workspace_id: str, generation: int, user_id: str) -> Access | None:
+        raw = await self._cache.get(_entry_key(workspace_id, generation, user_id))
+        return Access.from_json(raw) if raw is not None else None
+
+    async def current(self, workspace_id: str, user_id: str) -> Access | None:
+        """The entry of the current generation, if any."""
+        return await self.get(workspace_id, await self.generation(workspace_id), user_id)
+
+    async def put(self, workspace_id: str, generation: int, user_id: str, access: Access) -> None:
+        await self._cache.set(
+            _entry_key(workspace_id, generation, user_id), access.to_json(), CACHE_TTL_SECONDS
+        )
+
+    async def invalidate(self, workspace_id: str) -> None:
+        await self._cache.incr(_generation_key(workspace_id))
+
+
+def _generation_key(workspace_id: str) -> str:
+    return f"perm-gen:{workspace_id}"
+
+
+def _entry_key(workspace_id: str, generation: int, user_id: str) -> str:
+    return f"perm:{workspace_id}:{generation}:{user_id}"
