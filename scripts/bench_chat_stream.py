@@ -2,20 +2,21 @@
 through GEKO's `chat` GraphQL subscription on `geko up` ("geko": every check, the reservation and the commit
 included).
 
-For each pace (the fake waits that long before each streamed event; 0 = full speed) the fake runs as a process
-of its own (`python -m tests.fakes.openai_server`); for each concurrency c, c clients each hold one connection
-and run turns back to back: a warm-up, then `--duration` seconds of measured turns (a turn started before the
-deadline runs to its end). Per turn: time to first token (TTFT: request sent → first non-empty text) and the
-tokens received; a turn is an error unless it ends normally with exactly 200 tokens. tokens/s = tokens of the
-measured turns / wall time from the common start to the last turn's end. GEKO's RSS is the sum of VmRSS of
-`geko up` and all its descendants, sampled from /proc during each run; CPU columns are each side's CPU time
-over the run's wall time (100% = one core), so a load generator near 100% says it was the limit.
+For each pace (the fake's time between streamed events; 0 = full speed) the fake runs as a process of its own
+(`python -m tests.fakes.openai_server`), then a fresh `geko up` pointed at it (a registered user on paygo).
+For each concurrency c, c clients each hold one connection and run turns back to back (paced runs start them
+at random offsets, or they would stay in lockstep). Once every client has run its warm-up turns, a window of
+`--duration` seconds opens: tokens/s = tokens received within it / its length; TTFT (request sent → first
+non-empty text) percentiles cover the turns started within it. A turn is an error unless it ends normally
+(`[DONE]`; ChatCompleted) with exactly 200 tokens. GEKO's RSS is the sum of VmRSS of `geko up` and all its
+descendants, sampled from /proc, peak over the run; CPU figures are CPU time within the window over its length
+(100% = one core) for this process, the fake and GEKO: a load generator or fake near 100% would be the limit.
 
-This process is the load generator (asyncio; httpx for direct, `websockets` speaking graphql-transport-ws for
-GEKO); the fake and GEKO run in their own processes. Timings depend on the machine: not a test.
+This process is the load generator: asyncio, a hand-written HTTP/SSE client for direct, `websockets` speaking
+graphql-transport-ws for GEKO. Timings depend on the machine, and on whatever else runs on it: not a test.
 
 Run with the project venv:  .venv/bin/python scripts/bench_chat_stream.py [--concurrency 1 32 128]
-    [--pace-ms 0 10] [--duration 10] [--only direct|geko] [--json]
+    [--pace-ms 0 10] [--duration 10] [--warmup 1] [--only direct|geko] [--json]
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ MAX_TOKENS = 256
 EMAIL = "bench@geko.example"
 PASSWORD = "bench-Passw0rd-1"
 REGISTER = "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }"
+LOGIN = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }"
 WORKSPACES = "query { workspaces { id } }"
 CHAT = """subscription($input: ChatInput!) {
   chat(input: $input) {
@@ -73,7 +75,7 @@ CHAT = """subscription($input: ChatInput!) {
     ... on ChatFailed { code message }
   }
 }"""
-CLIENT_TICKS = os.sysconf("SC_CLK_TCK")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TURN_TIMEOUT = 60.0
 RSS_PERIOD = 0.2
 ERROR_PAUSE = 0.1
@@ -120,6 +122,7 @@ class Run:
     fake_cpu: float = 0.0  # the fake OpenAI server
     geko_cpu: float | None = None  # all GEKO processes (geko runs only)
     geko_processes: dict[str, float] = field(default_factory=dict)  # each of them, by command line [pid]
+    geko_waiting: float | None = None  # GEKO's threads waiting for a core, summed (1.0: one thread always)
     peak_rss: int | None = None  # bytes, all GEKO processes (geko runs only), warm-up included
 
     @property
@@ -161,6 +164,9 @@ class Run:
             "fake_cpu_percent": round(self.fake_cpu * 100),
             "geko_cpu_percent": None if self.geko_cpu is None else round(self.geko_cpu * 100),
             "geko_cpu_percent_by_process": {k: round(v * 100) for k, v in self.geko_processes.items()},
+            "geko_runqueue_wait_percent": None
+            if self.geko_waiting is None
+            else round(self.geko_waiting * 100),
             "peak_rss_mib": None if self.peak_rss is None else round(self.peak_rss / 2**20, 1),
         }
 
@@ -362,17 +368,31 @@ class GekoClient:
 
 
 @dataclass
+class CpuTimes:
+    """Seconds so far: CPU of this process, of the fake and of each GEKO process (by a readable label), and
+    the time GEKO's threads were ready to run but waited for a core (other work on the machine)."""
+
+    client: float
+    fake: float
+    geko: dict[str, float]
+    geko_waiting: float
+
+
+@dataclass
 class Subjects:
     """The processes a run watches: the fake always, GEKO's process tree on geko runs."""
 
     fake_pid: int
     geko_pid: int | None = None
 
-    def cpu(self) -> tuple[float, float, dict[str, float]]:
-        """CPU seconds so far of this process, the fake, and each GEKO process (by a readable label)."""
+    def cpu(self) -> CpuTimes:
         tree = process_tree(self.geko_pid) if self.geko_pid is not None else []
-        geko = {f"{command_line(pid)} [{pid}]": cpu_seconds([pid]) for pid in tree}
-        return _own_cpu(), cpu_seconds([self.fake_pid]), geko
+        return CpuTimes(
+            _own_cpu(),
+            cpu_seconds([self.fake_pid]),
+            {f"{command_line(pid)} [{pid}]": cpu_seconds([pid]) for pid in tree},
+            runqueue_wait_seconds(tree),
+        )
 
     def rss(self) -> int:
         return rss_bytes(process_tree(self.geko_pid)) if self.geko_pid is not None else 0
@@ -433,14 +453,16 @@ async def measure(
     window.is_open, window.closed = False, True
     after, run.seconds = subjects.cpu(), time.perf_counter() - opened
     run.tokens = window.tokens
-    run.client_cpu = (after[0] - before[0]) / run.seconds
-    run.fake_cpu = (after[1] - before[1]) / run.seconds
+    run.client_cpu = (after.client - before.client) / run.seconds
+    run.fake_cpu = (after.fake - before.fake) / run.seconds
     if sampler is not None:
         sampler.cancel()
         run.geko_processes = {
-            label: (seconds - before[2].get(label, 0.0)) / run.seconds for label, seconds in after[2].items()
+            label: (seconds - before.geko.get(label, 0.0)) / run.seconds
+            for label, seconds in after.geko.items()
         }
         run.geko_cpu = sum(run.geko_processes.values())
+        run.geko_waiting = (after.geko_waiting - before.geko_waiting) / run.seconds
     await asyncio.gather(*workers)
 
 
@@ -514,6 +536,16 @@ def command_line(pid: int) -> str:
     return " ".join(names[start:])
 
 
+def runqueue_wait_seconds(pids: list[int]) -> float:
+    """Time the threads of `pids` spent runnable but not running (/proc/<pid>/task/*/schedstat, 2nd field)."""
+    total = 0
+    for pid in pids:
+        for schedstat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                total += int(schedstat.read_text().split()[1])
+    return total / 1e9
+
+
 def rss_bytes(pids: list[int]) -> int:
     total = 0
     for pid in pids:
@@ -532,7 +564,7 @@ def cpu_seconds(pids: list[int]) -> float:
             stat = Path(f"/proc/{pid}/stat").read_text()
             fields = stat[stat.rindex(")") + 2 :].split()
             total += int(fields[11]) + int(fields[12])
-    return total / CLIENT_TICKS
+    return total / CLOCK_TICKS
 
 
 @dataclass
@@ -548,29 +580,27 @@ class Geko:
 
 
 @contextlib.contextmanager
-def geko_up(api_base: str) -> Iterator[Geko]:
-    """A fresh `geko up` whose platform OpenAI account is the fake, with one registered user on paygo."""
+def geko_up(api_base: str, settings: dict[str, str]) -> Iterator[Geko]:
+    """A `geko up` whose platform OpenAI account is the fake, with the benchmark's user on paygo; `settings`
+    (names without GEKO_) override ours, e.g. a database_url to measure PostgreSQL instead of SQLite."""
     with tempfile.TemporaryDirectory(prefix="geko-bench-chat-") as tmp:
         workdir = Path(tmp)
         port = free_port()
-        env = geko_env(
-            data_dir=str(workdir / "data"),
-            port=str(port),
-            secret_key=Fernet.generate_key().decode(),
-            openai_base_url=api_base,
-            openai_api_key=API_KEY,
-            log_level="WARNING",
-        )
+        ours = {
+            "data_dir": str(workdir / "data"),
+            "port": str(port),
+            "secret_key": Fernet.generate_key().decode(),
+            "openai_base_url": api_base,
+            "openai_api_key": API_KEY,
+            "log_level": "WARNING",
+        }
+        env = geko_env(**(ours | settings))
         process = start_geko(["up"], env=env, cwd=workdir)
         try:
             base_url = f"http://127.0.0.1:{port}"
             wait_until(health_ok(base_url), processes=[process], what="healthy")
             with httpx.Client(base_url=base_url, timeout=30) as client:
-                user = {"email": EMAIL, "password": PASSWORD, "name": "Bench", "tenantName": "Bench"}
-                body = graphql(client, REGISTER, {"input": user})
-                if body.get("errors"):
-                    raise RuntimeError(f"register failed: {body['errors']}")
-                token = body["data"]["register"]["accessToken"]
+                token = sign_in(client)
                 set_plan = [str(GEKO), "admin", "set-plan", "--tenant", EMAIL, "--plan", "paygo"]
                 subprocess.run(set_plan, env=env, cwd=workdir, check=True, capture_output=True)  # noqa: S603
                 body = graphql(client, WORKSPACES, token=token)
@@ -584,6 +614,18 @@ def geko_up(api_base: str) -> Iterator[Geko]:
             summary = log_summary(process.output())
             if summary:
                 print("--- geko up log (count, level event: error):", *summary, sep="\n", file=sys.stderr)
+
+
+def sign_in(client: httpx.Client) -> str:
+    """Registers the benchmark's user, or signs it in when a database kept from a run before has it."""
+    user = {"email": EMAIL, "password": PASSWORD, "name": "Bench", "tenantName": "Bench"}
+    body = graphql(client, REGISTER, {"input": user})
+    if body.get("errors"):
+        body = graphql(client, LOGIN, {"input": {"email": EMAIL, "password": PASSWORD}})
+        if body.get("errors"):
+            raise RuntimeError(f"neither register nor login worked: {body['errors']}")
+        return str(body["data"]["login"]["accessToken"])
+    return str(body["data"]["register"]["accessToken"])
 
 
 def log_summary(output: str) -> list[str]:
@@ -624,7 +666,7 @@ def run_matrix(args: argparse.Namespace) -> list[Run]:
             if args.only in (None, "direct"):
                 run("direct", pace_ms, partial(DirectClient, api_base), Subjects(fake_pid))
             if args.only in (None, "geko"):
-                with geko_up(api_base) as geko:
+                with geko_up(api_base, args.geko_settings) as geko:
                     make_client = partial(GekoClient, geko.ws_url, geko.token, geko.workspace_id)
                     run("geko", pace_ms, make_client, Subjects(fake_pid, geko.process.process.pid))
     return runs
@@ -680,6 +722,13 @@ def _percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{fraction:.0%}"
 
 
+def _setting(text: str, parser: argparse.ArgumentParser) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        parser.error(f"--geko-setting {text!r}: expected NAME=VALUE")
+    return name, value
+
+
 def _load() -> str:
     return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -698,7 +747,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured turns per client first")
     parser.add_argument("--only", choices=("direct", "geko"), help="measure one path only")
     parser.add_argument("--json", action="store_true", help="print the runs as JSON instead of a table")
+    parser.add_argument(
+        "--geko-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for geko up, without GEKO_ (e.g. database_url=postgresql+psycopg://…); repeatable",
+    )
     args = parser.parse_args()
+    args.geko_settings = dict(_setting(text, parser) for text in args.geko_setting)
 
     load_before = _load()
     runs = run_matrix(args)
