@@ -32,7 +32,7 @@ class Turns:
     @staticmethod
     def turn(
         turn_id: str = "turn-1",
-        answer_status: memory_pb2.MessageStatus.ValueType = memory_pb2.MESSAGE_STATUS_COMPLETE,
+        answer_status: memory_pb2.MessageStatus = memory_pb2.MESSAGE_STATUS_COMPLETE,
     ) -> list[memory_pb2.AppendMessageRequest]:
         """A user question and the assistant's answer, with writer-chosen ids."""
         return [
