@@ -15,7 +15,7 @@ from db.models.outbox import OutboxEvent
 from services.audit import servicer as audit_servicer
 from services.audit.chain import GENESIS_HASH
 from services.events.audit import AuditAction, record_audit
-from services.events.relay import OutboxRelay
+from services.events.relay import BATCH_SIZE, OutboxRelay
 from services.hosting import reserved_loopback_port
 from services.runtime.clients import Channels
 from services.runtime.clock import utcnow
@@ -28,6 +28,7 @@ from services.runtime.context import (
 )
 from services.runtime.database import Database
 from services.runtime.ids import new_id
+from services.runtime.metrics import REGISTRY
 from services.runtime.server import GrpcServer
 from services.runtime.tokens import jwks_verifier_from_channels
 from tests.integration.audit.harness import AuditPlatform
@@ -62,6 +63,33 @@ async def outbox_rows(database: Database, ids: Sequence[str]) -> dict[str, Outbo
     async with database.session() as session:
         rows = (await session.execute(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))).scalars()
         return {row.id: row for row in rows}
+
+
+@pytest.fixture(autouse=True)
+async def park_leftovers(audit_platform: AuditPlatform) -> None:
+    """Puts off the undelivered rows earlier tests of the module left (a bad row backing off) on its shared
+    database, so that none comes due in the middle of a test and is claimed with its rows."""
+    async with audit_platform.database.transaction() as session:
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.delivered_at.is_(None))
+            .values(available_at=utcnow() + timedelta(days=1))
+        )
+
+
+def handled(method: str, *, code: str | None = None) -> float:
+    """AuditService `method` calls completed by this process's servers (with `code` when given), from the
+    servers' own Prometheus counter."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "grpc_server_handled"
+        for sample in metric.samples
+        if sample.name == "grpc_server_handled_total"
+        and sample.labels["service"] == audit_servicer.SERVICE_NAME
+        and sample.labels["method"] == method
+        and code in (None, sample.labels["code"])
+    )
 
 
 async def make_due(database: Database, ids: Sequence[str]) -> None:
@@ -251,3 +279,49 @@ async def test_delivered_rows_are_pruned_after_the_retention(audit_platform: Aud
 
     assert await relay.prune(older_than=timedelta(days=7)) == 1
     assert set(await outbox_rows(audit_platform.database, [old, recent, pending])) == {recent, pending}
+
+
+async def test_queued_events_go_in_one_call_per_batch(audit_platform: AuditPlatform) -> None:
+    acme, globex = new_id(), new_id()
+    ids = await emit(audit_platform.database, acme, count=200)
+    ids += await emit(audit_platform.database, globex, count=50)
+    batches, singles = handled("BatchRecord"), handled("Record")
+
+    assert await audit_platform.relay().drain() == 250
+
+    assert handled("BatchRecord") - batches == -(-250 // BATCH_SIZE)
+    assert handled("Record") == singles
+    for tenant_id, expected in ((acme, ids[:200]), (globex, ids[200:])):
+        assert [entry.id for entry in await chain_of(audit_platform.database, tenant_id)] == expected
+        assert (await audit_platform.verify(tenant_id)).ok
+    rows = await outbox_rows(audit_platform.database, ids)
+    assert all(row.delivered_at is not None and row.attempts == 0 for row in rows.values())
+
+
+async def test_a_bad_event_in_a_batch_fails_alone_and_backs_off_alone(audit_platform: AuditPlatform) -> None:
+    tenant_id = new_id()
+    first = await emit(audit_platform.database, tenant_id, count=2)
+    [bad] = await emit(audit_platform.database, tenant_id, action="not an action")
+    last = await emit(audit_platform.database, tenant_id, count=2)
+    relay = audit_platform.relay()
+    calls, accepted = handled("BatchRecord"), handled("BatchRecord", code="OK")
+
+    assert await relay.drain() == 4
+
+    # The batch of five refused, then each row on its own: four go through, the bad one fails.
+    assert (handled("BatchRecord") - calls, handled("BatchRecord", code="OK") - accepted) == (6, 4)
+    assert [entry.id for entry in await chain_of(audit_platform.database, tenant_id)] == first + last
+    bad_row = (await outbox_rows(audit_platform.database, [bad]))[bad]
+    assert (bad_row.delivered_at, bad_row.attempts) == (None, 1)
+    assert (bad_row.last_error or "").startswith("BAD_USER_INPUT")
+    assert bad_row.available_at > utcnow()  # backing off
+
+    await make_due(audit_platform.database, [*first, bad, *last])
+    calls = handled("BatchRecord")
+    assert await relay.drain() == 0
+
+    assert handled("BatchRecord") - calls == 1  # only the bad row was due: tried alone
+    bad_row = (await outbox_rows(audit_platform.database, [bad]))[bad]
+    assert (bad_row.delivered_at, bad_row.attempts) == (None, 2)
+    assert bad_row.available_at > utcnow() + timedelta(seconds=1)  # the second backoff is longer
+    assert len(await chain_of(audit_platform.database, tenant_id)) == 4
