@@ -92,6 +92,7 @@ class Turn:
     # and last text → ChatCompleted (settlement: commit and the stored messages).
     started: float | None = None
     settle: float | None = None
+    deltas: float | None = None  # ChatDelta events: 200 means no coalescing at all
 
 
 class Window:
@@ -157,6 +158,7 @@ class Run:
             "ttft_p99_ms": _rounded_ms(self.ttft(0.99)),
             "chat_started_p50_ms": _rounded_ms(self.percentile(lambda turn: turn.started, 0.5)),
             "settle_p50_ms": _rounded_ms(self.percentile(lambda turn: turn.settle, 0.5)),
+            "deltas_per_turn_p50": self.percentile(lambda turn: turn.deltas, 0.5),
             "tokens_per_second": round(self.tokens_per_second),
             "errors": len(errors),
             "first_errors": sorted(set(errors))[:5],
@@ -321,6 +323,7 @@ class GekoClient:
         chat_started: float | None = None
         last_text = 0.0
         settle: float | None = None
+        deltas = 0
         tokens = 0
         completed = False
         failure: str | None = None
@@ -344,6 +347,7 @@ class GekoClient:
             typename = event.get("__typename")
             if typename == "ChatDelta" and (count := (event.get("text") or "").count(TOKEN)):
                 last_text = time.perf_counter()
+                deltas += 1
                 if ttft is None:
                     ttft = last_text - started
                 tokens += count
@@ -356,7 +360,7 @@ class GekoClient:
             elif typename == "ChatFailed":
                 failure = f"ChatFailed {event.get('code')}: {event.get('message')}"
         error = failure or _turn_error(completed, tokens, "no ChatCompleted")
-        return Turn(ttft, tokens, error, started=chat_started, settle=settle)
+        return Turn(ttft, tokens, error, started=chat_started, settle=settle, deltas=deltas)
 
     async def aclose(self) -> None:
         if self._socket is not None:
