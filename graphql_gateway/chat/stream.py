@@ -24,6 +24,7 @@ INPUT_FIELDS = {
     "message": "input.message",
     "maxTokens": "input.maxTokens",
     "turnId": "input.turnId",
+    "idempotency_key": "input.turnId",
     "afterSeq": "input.resume.afterSeq",
 }
 

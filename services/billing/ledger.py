@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models.billing import UNLIMITED, CostTracking, Quota, Reservation, TokenUsage
 from db.seed import PLAN_QUOTAS
 from services.runtime.database import Database
-from services.runtime.errors import NotFound, QuotaExceeded
+from services.runtime.errors import Conflict, NotFound, QuotaExceeded
 from services.runtime.ids import new_id
 
 RESERVATION_TTL = timedelta(minutes=10)
@@ -165,6 +165,11 @@ class Ledger:
             if existing is not None:
                 if existing.tenant_id != caller.tenant_id or existing.workspace_id != caller.workspace_id:
                     raise NotFound("reservation not found")
+                if existing.status != "held":
+                    # A settled turn's key: answering its old reservation would let a new call run unbilled.
+                    raise Conflict(
+                        "this turn id was already used by a finished turn", field="idempotency_key"
+                    )
                 return existing, quota
             if model_free_cap > 0 and quota.plan == "free":
                 used = await self._model_tokens(session, quota.workspace_id, model_id, now)

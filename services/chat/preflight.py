@@ -1,7 +1,7 @@
 """Everything a turn must pass before the provider is called (DESIGN.md §2 step 3), in few round trips:
 the permission, the model's eligibility and the conversation are asked for at once; then the history that fits
 the model's window, then the tokens are reserved. Nothing is written before the reservation holds, so a denied
-turn leaves no trace; even a new conversation is only stored once the model is already being called.
+turn leaves no trace; a new conversation is stored with the turn's messages when it ends.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ class Preflight:
             request=request,
             tenant_id=principal.tenant_id or "",
             user_id=principal.user_id or "",
-            # A new conversation is stored while the model answers (runner.py), under the id chosen here.
+            # A new conversation is stored with the turn's messages (runner.py), under the id chosen here.
             conversation_id=request.conversation_id or new_id(),
             new_conversation=not request.conversation_id,
             model=model,

@@ -64,10 +64,14 @@ class TurnRegistry:
         self._ensure_listener()
         self._turns[turn.id] = turn
         self._cancellers[turn.id] = cancel
+        await self._keep_owner(turn)
+        self._spawn(self._record(turn), f"geko-chat-recorder-{turn.id}")
+
+    async def _keep_owner(self, turn: Turn) -> None:
+        """(Re)writes the owner record, which must live as long as the turn's events do."""
         owner = turn.owner
         record = {"tenant_id": owner.tenant_id, "user_id": owner.user_id, "workspace_id": owner.workspace_id}
         await self._backends.cache.set(owner_key(turn.id), json.dumps(record).encode(), self._ttl)
-        self._spawn(self._record(turn), f"geko-chat-recorder-{turn.id}")
 
     async def owner(self, turn_id: str) -> TurnOwner | None:
         turn = self._turns.get(turn_id)
@@ -127,6 +131,8 @@ class TurnRegistry:
         recorded = 0
         event_log = self._backends.event_log
         stream = log_stream(turn.id)
+        loop = asyncio.get_running_loop()
+        owner_written = loop.time()
         try:
             while True:
                 if turn.readers == 0 and turn.has_pending and not turn.finished:
@@ -139,10 +145,16 @@ class TurnRegistry:
                         stream, [(event.sequence, event.SerializeToString()) for event in batch], self._ttl
                     )
                     recorded += len(batch)
+                    if turn.finished or loop.time() - owner_written > self._ttl / 2:
+                        await self._keep_owner(turn)  # the log's expiry just moved on
+                        owner_written = loop.time()
                     continue
                 if turn.finished:
-                    return
+                    break
                 await turn.wait_changed()
+            if turn.error is not None:
+                # Refused before it began: nothing to resume, and its id may be tried again.
+                await self._backends.cache.delete(owner_key(turn.id))
         except Exception:
             log.exception("chat_event_log_failed", turn_id=turn.id)
         finally:

@@ -94,11 +94,11 @@ class TurnRunner:
             log.exception("chat_preflight_failed", turn_id=turn.id)
             turn.emit(events.failed(InternalError("the turn could not start")))
             return
-        user_message_id, message_id = new_id(), new_id()
+        # Ids in this order, so the question sorts before the answer.
+        prompt_id, message_id = new_id(), new_id()
         turn.emit(events.started(prepared, message_id))
-        stored_prompt = asyncio.create_task(self._store_prompt(prepared, user_message_id))
         outcome = await self._generate(turn, prepared)
-        await self._settle(turn, prepared, outcome, message_id, stored_prompt)
+        await self._settle(turn, prepared, outcome, prompt_id, message_id)
 
     async def _generate(self, turn: Turn, prepared: Prepared) -> Outcome:
         outcome = Outcome()
@@ -159,8 +159,8 @@ class TurnRunner:
         turn: Turn,
         prepared: Prepared,
         outcome: Outcome,
+        prompt_id: str,
         message_id: str,
-        stored_prompt: asyncio.Task[None],
     ) -> None:
         text = outcome.text
         exact = outcome.end.usage if outcome.end is not None else None
@@ -179,7 +179,7 @@ class TurnRunner:
             self._commit(prepared, input_tokens, output_tokens, used_at)
             if produced
             else self._release(prepared),
-            self._store_answer(prepared, stored_prompt, message_id, text, turn_usage, status),
+            self._store_messages(prepared, prompt_id, message_id, text, turn_usage, status),
         )
         if outcome.failure is not None:
             turn.emit(events.failed(outcome.failure, turn_usage, commit))
@@ -234,53 +234,48 @@ class TurnRunner:
         except GekoError as error:
             log.warning("chat_release_failed", turn_id=prepared.request.turn_id, error=error.message)
 
-    async def _store_prompt(self, prepared: Prepared, message_id: str) -> None:
-        """The user's message (and a new conversation, under the id ChatStarted announced)."""
-        if prepared.new_conversation:
-            await self._memory().CreateConversation(
-                memory_pb2.CreateConversationRequest(
-                    workspace_id=prepared.request.workspace_id, conversation_id=prepared.conversation_id
-                )
-            )
-        await self._memory().AppendMessage(
-            memory_pb2.AppendMessageRequest(
-                conversation_id=prepared.conversation_id,
-                message_id=message_id,
-                role=memory_pb2.MESSAGE_ROLE_USER,
-                content=prepared.request.message,
-                status=memory_pb2.MESSAGE_STATUS_COMPLETE,
-                turn_id=prepared.request.turn_id,
-            )
-        )
-
-    async def _store_answer(
+    async def _store_messages(
         self,
         prepared: Prepared,
-        stored_prompt: asyncio.Task[None],
+        prompt_id: str,
         message_id: str,
         text: str,
         turn_usage: chat_pb2.Usage,
         status: memory_pb2.MessageStatus,
     ) -> None:
-        """The assistant's message after the user's (so the conversation reads in order); a memory failure
-        is logged, never turned into a failed turn: the answer was streamed and billed."""
+        """The user's message and the answer in one call (creating a new conversation under the id
+        ChatStarted announced). A memory failure is logged, never turned into a failed turn: the answer was
+        streamed and billed."""
+        turn_id = prepared.request.turn_id
         try:
-            await stored_prompt
-            await self._memory().AppendMessage(
-                memory_pb2.AppendMessageRequest(
+            await self._memory().AppendMessages(
+                memory_pb2.AppendMessagesRequest(
+                    workspace_id=prepared.request.workspace_id,
                     conversation_id=prepared.conversation_id,
-                    message_id=message_id,
-                    role=memory_pb2.MESSAGE_ROLE_ASSISTANT,
-                    content=text,
-                    model_id=prepared.request.model_id,
-                    input_tokens=turn_usage.input_tokens,
-                    output_tokens=turn_usage.output_tokens,
-                    status=status,
-                    turn_id=prepared.request.turn_id,
+                    create_conversation=prepared.new_conversation,
+                    messages=[
+                        memory_pb2.AppendMessageRequest(
+                            message_id=prompt_id,
+                            role=memory_pb2.MESSAGE_ROLE_USER,
+                            content=prepared.request.message,
+                            status=memory_pb2.MESSAGE_STATUS_COMPLETE,
+                            turn_id=turn_id,
+                        ),
+                        memory_pb2.AppendMessageRequest(
+                            message_id=message_id,
+                            role=memory_pb2.MESSAGE_ROLE_ASSISTANT,
+                            content=text,
+                            model_id=prepared.request.model_id,
+                            input_tokens=turn_usage.input_tokens,
+                            output_tokens=turn_usage.output_tokens,
+                            status=status,
+                            turn_id=turn_id,
+                        ),
+                    ],
                 )
             )
         except GekoError as error:
-            log.error("chat_message_not_stored", turn_id=prepared.request.turn_id, error=error.message)
+            log.error("chat_messages_not_stored", turn_id=turn_id, error=error.message)
 
     async def _audit(
         self,
