@@ -560,46 +560,65 @@ async def test_a_turn_is_audited_with_its_model_and_tokens(platform: ChatPlatfor
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="billing bug: ReserveTokens answers an already committed reservation for a reused idempotency "
-    "key (services/billing/ledger.py reserve), so once a turn's events expire (chat_event_ttl_seconds) the "
-    "same turnId runs a new provider call that is neither quota-checked nor billed (CommitUsage: duplicate)",
-)
-async def test_a_turn_id_reused_after_its_events_expired_never_calls_the_provider_unbilled(
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def expiring(
     database_url: str, tmp_path_factory: pytest.TempPathFactory, redis_url: str
-) -> None:
+) -> AsyncIterator[ChatPlatform]:
+    """A platform that keeps a turn's events for one second only."""
     use_redis = make_url(database_url).get_backend_name() == "postgresql"
+    data_dir = tmp_path_factory.mktemp("chat-expiring")
     async with chat_platform(
-        database_url,
-        tmp_path_factory.mktemp("chat-ttl"),
-        redis_url if use_redis else None,
-        chat_event_ttl_seconds=0.5,
-    ) as platform:
-        platform.openai.script = Script(text=ANSWER, input_tokens=12, output_tokens=9)
-        owner, ws = await platform.team("Reuse Co")
-        turn_id = str(uuid.uuid4())
-        turn = {
-            "workspaceId": ws,
-            "model": "gpt-4o-mini",
-            "message": "Hi",
-            "maxTokens": 64,
-            "turnId": turn_id,
-        }
-        await platform.send(owner.token, **turn)
+        database_url, data_dir, redis_url if use_redis else None, chat_event_ttl_seconds=1.0
+    ) as chat:
+        chat.openai.script = Script(text=ANSWER, input_tokens=12, output_tokens=9)
+        yield chat
 
-        async def resumable() -> list[dict[str, Any]]:
-            return await platform.chat(
-                owner.token, resume={"turnId": turn_id, "afterSeq": 0}, **RESUME_FILLER
-            )
 
-        await eventually(resumable, lambda events: "errors" in events[0])  # the turn's events expired
-        await platform.send(owner.token, **{**turn, "message": "A second question"})
-        await platform.commit_usage(owner.token, ws, 50_000)  # and now past the limit
-        await platform.send(owner.token, **{**turn, "message": "A third question"})
+async def test_a_turn_longer_than_the_event_ttl_is_resumable_after_it_ends(expiring: ChatPlatform) -> None:
+    owner, ws = await expiring.team("Slow Co")
+    words = " ".join(f"w{n}" for n in range(75))
+    expiring.openai.script = Script(text=words, output_tokens=75, mode="slow", delay=0.02)  # 1.5 s
+    try:
+        events = await expiring.chat(
+            owner.token, workspaceId=ws, model="gpt-4o-mini", message="Go", maxTokens=512
+        )
+    finally:
+        expiring.openai.script = Script(text=ANSWER, input_tokens=12, output_tokens=9)
+    assert events[-1]["__typename"] == "ChatCompleted", events
 
-        # Every provider call is a request counted and its tokens billed.
-        provider_calls = len(platform.openai.requests)
-        quota = await platform.wait_for_settled(owner.token, ws)
-        assert quota["requestsUsed"] == provider_calls + 1  # + the direct commit
-        assert quota["tokensUsed"] == 21 * provider_calls + 50_000
+    replayed = await expiring.chat(
+        owner.token, resume={"turnId": events[0]["turnId"], "afterSeq": 0}, **RESUME_FILLER
+    )
+
+    assert streamed_text(replayed) == words
+    assert replayed[-1] == events[-1]
+
+
+async def test_a_turn_id_reused_after_its_events_expired_is_a_conflict_never_an_unbilled_call(
+    expiring: ChatPlatform,
+) -> None:
+    owner, ws = await expiring.team("Reuse Co")
+    turn_id = str(uuid.uuid4())
+    turn = {
+        "workspaceId": ws,
+        "model": "gpt-4o-mini",
+        "message": "Hi",
+        "maxTokens": 64,
+        "turnId": turn_id,
+    }
+    await expiring.send(owner.token, **turn)
+
+    async def resumable() -> list[dict[str, Any]]:
+        return await expiring.chat(owner.token, resume={"turnId": turn_id, "afterSeq": 0}, **RESUME_FILLER)
+
+    await eventually(resumable, lambda events: "errors" in events[0])  # the turn's events expired
+    calls = len(expiring.openai.requests)
+    again = await expiring.send(owner.token, **{**turn, "message": "A second question"})
+    await expiring.commit_usage(owner.token, ws, 50_000)  # and now past the limit
+    over = await expiring.send(owner.token, **{**turn, "message": "A third question"})
+
+    for response in (again, over):
+        assert response.json()["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "input.turnId"}
+    assert len(expiring.openai.requests) == calls
+    quota = await expiring.wait_for_settled(owner.token, ws)
+    assert (quota["tokensUsed"], quota["requestsUsed"]) == (21 + 50_000, 2)  # the turn and the direct commit
