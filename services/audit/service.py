@@ -1,10 +1,10 @@
 """The audit log's rules: appending to a tenant's hash chain, reading it for those allowed, checking it.
 
-Appends (an event or a batch, in one transaction) to one tenant run one at a time (a PostgreSQL advisory
-lock per tenant; in-process with SQLite, which has one writer anyway); UNIQUE(tenant_id, seq) is the
-backstop, answered by a retry. Reads need a
-workspace permission, which the workspace service decides (`CheckPermission`, over gRPC); a workspace the
-caller is no member of (another tenant's included) is NOT_FOUND, as everywhere.
+Appends (an event or a batch of several tenants', in one transaction) to one tenant run one at a time (a
+PostgreSQL advisory lock per tenant; in-process with SQLite, which has one writer anyway); UNIQUE(tenant_id,
+seq) is the backstop, answered by a retry. Reads need a workspace permission, which the workspace service
+decides (`CheckPermission`, over gRPC); a workspace the caller is no member of (another tenant's included) is
+NOT_FOUND, as everywhere.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ index."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 from sqlalchemy import select
 
@@ -45,6 +47,25 @@ async def test_a_batch_of_two_tenants_lands_in_both_chains_in_order(audit_platfo
     for tenant_id, expected in ((acme, 7), (globex, 3)):
         report = await audit_platform.verify(tenant_id)
         assert (report.ok, report.checked_count) == (True, expected)
+
+
+async def test_concurrent_batches_sharing_tenants_keep_every_chain_gapless(
+    audit_platform: AuditPlatform,
+) -> None:
+    tenants = [new_id() for _ in range(3)]
+    # Each batch meets the tenants in another order: chain locks taken in that order could deadlock.
+    batches = [
+        [audit_event(tenants[(offset + i) % 3] if offset % 2 else tenants[-1 - (i % 3)]) for i in range(12)]
+        for offset in range(6)
+    ]
+
+    await asyncio.gather(*(audit_platform.batch_record(batch) for batch in batches))
+
+    for tenant_id in tenants:
+        entries = await chain(audit_platform, tenant_id)
+        assert [entry.seq for entry in entries] == list(range(1, 25))
+        report = await audit_platform.verify(tenant_id)
+        assert (report.ok, report.checked_count) == (True, 24)
 
 
 async def test_a_replayed_batch_records_nothing_twice(audit_platform: AuditPlatform) -> None:
