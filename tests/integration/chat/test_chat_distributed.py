@@ -71,13 +71,19 @@ class Topology:
     billing: billing_pb2_grpc.BillingServiceStub
     chats: tuple[chat_pb2_grpc.ChatServiceStub, chat_pb2_grpc.ChatServiceStub]
 
-    async def data(self, gateway: int, query: str, token: str | None = None, **variables: Any) -> Any:
+    async def graphql(self, gateway: int, query: str, token: str | None = None, **variables: Any) -> Any:
+        """The whole response body of one operation POSTed to gateway A (0) or B (1)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = await self.gateways[gateway].post(
             "/graphql", json={"query": query, "variables": variables}, headers=headers
         )
         body = response.json()
         assert response.status_code == 200, body
+        return body
+
+    async def data(self, gateway: int, query: str, token: str | None = None, **variables: Any) -> Any:
+        """The data of an operation that must succeed."""
+        body = await self.graphql(gateway, query, token, **variables)
         assert "errors" not in body, body
         return body["data"]
 
@@ -477,11 +483,12 @@ async def test_a_dropped_turn_nobody_resumes_is_cut_after_the_grace_period(topol
 async def wait_for_answer(
     topology: Topology, tenant: Tenant, conversation_id: str, timeout: float = GRACE_SECONDS + 15
 ) -> list[dict[str, Any]]:
-    """The conversation's messages once the assistant's answer is stored."""
+    """The conversation's messages once the turn has stored them (a new conversation is stored with them)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        messages = await topology.messages(tenant, conversation_id)
-        if any(message["role"] == "ASSISTANT" for message in messages):
-            return messages
-        assert asyncio.get_running_loop().time() < deadline, f"no answer stored: {messages}"
+        body = await topology.graphql(1, MESSAGES, tenant.token, id=conversation_id)
+        if body["data"]["conversation"] is not None:
+            return await topology.messages(tenant, conversation_id)
+        assert [error["extensions"]["code"] for error in body["errors"]] == ["NOT_FOUND"], body
+        assert asyncio.get_running_loop().time() < deadline, "the turn stored no messages"
         await asyncio.sleep(0.1)
