@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 MODEL = "gpt-4o-mini"
 # A turn nobody watches is cut this long after its last reader left (the default is 10 s).
-GRACE_SECONDS = 2.0
+GRACE_SECONDS = 3.0
 USAGE = "query($id: ID!) { workspace(id: $id) { usage { tokens inputTokens outputTokens requests } } }"
 FREE_TOKENS = 50_000
 TERMINAL = {"ChatCompleted", "ChatFailed"}
@@ -332,9 +332,9 @@ async def test_a_turn_resumes_on_the_other_gateway_without_gap_or_duplicate(topo
     # Given a turn streaming one token per delta through gateway A, longer than the grace period after
     # its client drops (so only the resumed reader on the other chat process keeps it alive)
     tenant = await topology.tenant()
-    full = answer(50)
-    topology.openai.script = Script(text=full, input_tokens=15, output_tokens=50, mode="slow", delay=0.08)
-    chat = {"workspaceId": tenant.workspace_id, "model": MODEL, "message": "tell me fifty words"}
+    full = answer(60)
+    topology.openai.script = Script(text=full, input_tokens=15, output_tokens=60, mode="slow", delay=0.1)
+    chat = {"workspaceId": tenant.workspace_id, "model": MODEL, "message": "tell me sixty words"}
 
     # When the connection drops after 10 deltas and the client resumes on gateway B after its last seq
     before = await dropped_after_ten_deltas(topology, tenant, chat)
@@ -351,7 +351,7 @@ async def test_a_turn_resumes_on_the_other_gateway_without_gap_or_duplicate(topo
     done = ends_once(after, "ChatCompleted")
     assert set(kinds(after)[:-1]) <= {"ChatDelta"}, after
     assert done["finishReason"] == "STOP"
-    assert done["usage"] == {"inputTokens": 15, "outputTokens": 50, "totalTokens": 65}
+    assert done["usage"] == {"inputTokens": 15, "outputTokens": 60, "totalTokens": 75}
     # and the answer was stored whole and billed once
     messages = await topology.messages(tenant, started["conversationId"])
     assert [(m["role"], m["status"]) for m in messages] == [("USER", "COMPLETE"), ("ASSISTANT", "COMPLETE")]
@@ -359,7 +359,7 @@ async def test_a_turn_resumes_on_the_other_gateway_without_gap_or_duplicate(topo
     assert messages[1]["turnId"] == started["turnId"]
     await topology.settled_quota(tenant)
     usage = await topology.usage(tenant)
-    assert (usage["requests"], usage["tokens"]) == (1, 65)
+    assert (usage["requests"], usage["tokens"]) == (1, 75)
 
 
 async def read_events(call: Any) -> list[chat_pb2.ChatEvent]:
@@ -448,11 +448,11 @@ async def test_cancel_through_gateway_b_stops_a_turn_streaming_through_gateway_a
 
 
 async def test_a_dropped_turn_nobody_resumes_is_cut_after_the_grace_period(topology: Topology) -> None:
-    # Given a turn that would stream for 5 s, through gateway A
+    # Given a turn that would stream for 7.5 s, through gateway A
     tenant = await topology.tenant()
-    full = answer(100)
-    topology.openai.script = Script(text=full, input_tokens=13, output_tokens=100, mode="slow", delay=0.05)
-    chat = {"workspaceId": tenant.workspace_id, "model": MODEL, "message": "a hundred words please"}
+    full = answer(150)
+    topology.openai.script = Script(text=full, input_tokens=13, output_tokens=150, mode="slow", delay=0.05)
+    chat = {"workspaceId": tenant.workspace_id, "model": MODEL, "message": "150 words please"}
     disconnects = len(topology.openai.disconnects)
 
     # When its client drops after 10 deltas and nobody comes back
