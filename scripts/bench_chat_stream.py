@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -61,7 +62,6 @@ from tests.fakes.openai_server import API_KEY, TOKEN
 TOKENS = 200
 MODEL = "gpt-4o-mini"
 MAX_TOKENS = 256
-EMAIL = "bench@geko.example"
 PASSWORD = "bench-Passw0rd-1"
 REGISTER = "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }"
 LOGIN = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }"
@@ -575,8 +575,7 @@ def cpu_seconds(pids: list[int]) -> float:
 class Geko:
     process: GekoProcess
     base_url: str
-    token: str
-    workspace_id: str
+    seats: list[tuple[str, str]]  # (access token, workspace id): one per tenant, clients take turns
 
     @property
     def ws_url(self) -> str:
@@ -584,9 +583,10 @@ class Geko:
 
 
 @contextlib.contextmanager
-def geko_up(api_base: str, settings: dict[str, str]) -> Iterator[Geko]:
-    """A `geko up` whose platform OpenAI account is the fake, with the benchmark's user on paygo; `settings`
-    (names without GEKO_) override ours, e.g. a database_url to measure PostgreSQL instead of SQLite."""
+def geko_up(api_base: str, settings: dict[str, str], tenants: int) -> Iterator[Geko]:
+    """A `geko up` whose platform OpenAI account is the fake, with `tenants` users (each the owner of a tenant
+    of its own) on paygo; `settings` (names without GEKO_) override ours, e.g. a database_url to measure
+    PostgreSQL instead of SQLite."""
     with tempfile.TemporaryDirectory(prefix="geko-bench-chat-") as tmp:
         workdir = Path(tmp)
         port = free_port()
@@ -597,21 +597,21 @@ def geko_up(api_base: str, settings: dict[str, str]) -> Iterator[Geko]:
             "openai_base_url": api_base,
             "openai_api_key": API_KEY,
             "log_level": "WARNING",
+            "login_rate_per_ip": "1000000",  # every registration comes from this one address
         }
         env = geko_env(**(ours | settings))
         process = start_geko(["up"], env=env, cwd=workdir)
         try:
             base_url = f"http://127.0.0.1:{port}"
             wait_until(health_ok(base_url), processes=[process], what="healthy")
+            emails = [f"bench{number}@geko.example" for number in range(tenants)]
             with httpx.Client(base_url=base_url, timeout=30) as client:
-                token = sign_in(client)
-                set_plan = [str(GEKO), "admin", "set-plan", "--tenant", EMAIL, "--plan", "paygo"]
-                subprocess.run(set_plan, env=env, cwd=workdir, check=True, capture_output=True)  # noqa: S603
-                body = graphql(client, WORKSPACES, token=token)
-                if body.get("errors") or not body["data"]["workspaces"]:
-                    raise RuntimeError(f"no workspace: {body}")
-                workspace_id = body["data"]["workspaces"][0]["id"]
-            yield Geko(process, base_url, token, workspace_id)
+                tokens = [sign_in(client, email) for email in emails]
+                for email in emails:  # one at a time: each is a Python process, and the machine has 2 cores
+                    set_plan = [str(GEKO), "admin", "set-plan", "--tenant", email, "--plan", "paygo"]
+                    subprocess.run(set_plan, env=env, cwd=workdir, check=True, capture_output=True)  # noqa: S603
+                seats = [(token, default_workspace(client, token)) for token in tokens]
+            yield Geko(process, base_url, seats)
         finally:
             process.stop()
             # Its log goes with the temp dir: keep what explains failures (log level WARNING: little else).
@@ -620,16 +620,24 @@ def geko_up(api_base: str, settings: dict[str, str]) -> Iterator[Geko]:
                 print("--- geko up log (count, level event: error):", *summary, sep="\n", file=sys.stderr)
 
 
-def sign_in(client: httpx.Client) -> str:
-    """Registers the benchmark's user, or signs it in when a database kept from a run before has it."""
-    user = {"email": EMAIL, "password": PASSWORD, "name": "Bench", "tenantName": "Bench"}
+def sign_in(client: httpx.Client, email: str) -> str:
+    """Registers a user in a tenant of its own, or signs it in if the database (kept from a run before) has
+    it already."""
+    user = {"email": email, "password": PASSWORD, "name": "Bench", "tenantName": f"Bench {email}"}
     body = graphql(client, REGISTER, {"input": user})
     if body.get("errors"):
-        body = graphql(client, LOGIN, {"input": {"email": EMAIL, "password": PASSWORD}})
+        body = graphql(client, LOGIN, {"input": {"email": email, "password": PASSWORD}})
         if body.get("errors"):
             raise RuntimeError(f"neither register nor login worked: {body['errors']}")
         return str(body["data"]["login"]["accessToken"])
     return str(body["data"]["register"]["accessToken"])
+
+
+def default_workspace(client: httpx.Client, token: str) -> str:
+    body = graphql(client, WORKSPACES, token=token)
+    if body.get("errors") or not body["data"]["workspaces"]:
+        raise RuntimeError(f"no workspace: {body}")
+    return str(body["data"]["workspaces"][0]["id"])
 
 
 def log_summary(output: str) -> list[str]:
@@ -647,6 +655,16 @@ def log_summary(output: str) -> list[str]:
 
 
 # --- the matrix and its report ------------------------------------------------------------------------------
+
+
+def geko_clients(geko: Geko) -> Callable[[Window], ChatClient]:
+    """Makes GEKO clients for the seats in turn: c clients over t tenants, c/t on each."""
+    seats = itertools.cycle(geko.seats)
+
+    def make_client(window: Window) -> ChatClient:
+        return GekoClient(geko.ws_url, *next(seats), window)
+
+    return make_client
 
 
 def run_matrix(args: argparse.Namespace) -> list[Run]:
@@ -670,9 +688,8 @@ def run_matrix(args: argparse.Namespace) -> list[Run]:
             if args.only in (None, "direct"):
                 run("direct", pace_ms, partial(DirectClient, api_base), Subjects(fake_pid))
             if args.only in (None, "geko"):
-                with geko_up(api_base, args.geko_settings) as geko:
-                    make_client = partial(GekoClient, geko.ws_url, geko.token, geko.workspace_id)
-                    run("geko", pace_ms, make_client, Subjects(fake_pid, geko.process.process.pid))
+                with geko_up(api_base, args.geko_settings, args.tenants) as geko:
+                    run("geko", pace_ms, geko_clients(geko), Subjects(fake_pid, geko.process.process.pid))
     return runs
 
 
@@ -751,6 +768,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured turns per client first")
     parser.add_argument("--only", choices=("direct", "geko"), help="measure one path only")
     parser.add_argument("--json", action="store_true", help="print the runs as JSON instead of a table")
+    parser.add_argument(
+        "--tenants",
+        type=int,
+        default=1,
+        help="spread GEKO's clients over this many tenants (each quota row is a point of contention)",
+    )
     parser.add_argument(
         "--geko-setting",
         action="append",
