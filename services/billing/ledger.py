@@ -275,9 +275,11 @@ class Ledger:
             raise NotFound("reservation not found")
         return reservation
 
-    async def reservation_workspace(self, tenant_id: str, reservation_id: str) -> str:
+    async def reservation_owner(self, tenant_id: str, reservation_id: str) -> tuple[str, str]:
+        """The (workspace id, user id) a reservation of the tenant was made for; NOT_FOUND otherwise."""
         async with self._database.session() as session:
-            return (await self._owned_reservation(session, tenant_id, reservation_id)).workspace_id
+            reservation = await self._owned_reservation(session, tenant_id, reservation_id)
+            return reservation.workspace_id, reservation.user_id
 
     async def release(self, caller: Caller, reservation_id: str) -> Quota:
         """Idempotent: only a held reservation gives anything back. `caller` is the reservation's workspace:

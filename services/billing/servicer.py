@@ -19,6 +19,7 @@ from services.runtime.ids import parse_id
 from services.runtime.messages import timestamp
 from services.runtime.plans import PLAN_OF_NAME, PLANS
 from services.runtime.server import ServiceDeps, ServiceRegistration
+from services.runtime.service_identity import service_metadata
 from services.runtime.types import ServicerContext
 
 SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
@@ -32,6 +33,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     def __init__(self, deps: ServiceDeps) -> None:
         self._deps = deps
         self._access = WorkspaceAccess(deps.channels, deps.backends.cache)
+        self._service_metadata = service_metadata(deps.settings)
         self._ledger = Ledger(deps.database)
 
     def _upgrade_url(self, workspace_id: str) -> str:
@@ -73,13 +75,17 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return user_id
 
     async def _reservation_caller(self, reservation_id: str) -> Caller:
+        """The quota a reservation of the signed-in user is held on. The reservation is the proof: settling it
+        needs no current membership (a member removed mid-turn is still billed for the turn) and no plan
+        (the quota row keeps its own)."""
         principal = require_user()
         canonical = parse_id(reservation_id) if reservation_id.strip() else None
         if canonical is None:
             raise BadInput("reservation_id is not a reservation id", field="reservation_id")
-        return await self._caller(
-            await self._ledger.reservation_workspace(principal.tenant_id or "", canonical)
-        )
+        workspace_id, user_id = await self._ledger.reservation_owner(principal.tenant_id or "", canonical)
+        if user_id != principal.user_id:
+            raise NotFound("reservation not found")
+        return Caller(principal.tenant_id or "", workspace_id, plan=None)
 
     async def _commit_caller(self, request: billing_pb2.CommitUsageRequest) -> tuple[Caller, str]:
         """(whose quota, whose usage) of a commit: the signed-in user's, or — for the platform's service
@@ -98,7 +104,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         user_id = _required_id(request.user_id, "user_id")
         if request.reservation_id:
             reservation_id = _required_id(request.reservation_id, "reservation_id")
-            if await self._ledger.reservation_workspace(tenant_id, reservation_id) != caller.workspace_id:
+            workspace_id, _ = await self._ledger.reservation_owner(tenant_id, reservation_id)
+            if workspace_id != caller.workspace_id:
                 raise NotFound("reservation not found")
         return caller, user_id
 
@@ -147,10 +154,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             raise BadInput("model_id is required", field="model_id")
         caller, user_id = await self._commit_caller(request)
         used_at = request.usage_time.ToDatetime(UTC) if request.HasField("usage_time") else datetime.now(UTC)
+        # Asked as the platform: the price of a turn does not depend on the user still being a member.
         price = await self._deps.channels.stub("model", model_pb2_grpc.ModelServiceStub).GetEffectivePrice(
             model_pb2.GetEffectivePriceRequest(
                 model_id=request.model_id.strip(), workspace_id=caller.workspace_id, time=timestamp(used_at)
-            )
+            ),
+            metadata=self._service_metadata,
         )
         settled = await self._ledger.commit(
             caller,

@@ -12,6 +12,7 @@ from sqlalchemy import update
 from db.models.billing import Quota, Reservation
 from geko.billing.v1 import billing_pb2
 from geko.common.v1 import common_pb2
+from geko.workspace.v1 import workspace_pb2
 from services.billing.ledger import RESERVATION_TTL, month_start, next_month_start, sweep_expired
 from services.runtime.errors import ErrorCode, from_rpc_error
 from services.runtime.ids import new_id
@@ -381,3 +382,42 @@ async def test_reserving_for_someone_else_is_forbidden(billing_platform: Billing
 
     assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert (await quota(team)).requests_used == 0
+
+
+async def test_a_member_removed_mid_turn_is_still_billed_and_only_the_reserver_settles(
+    billing_platform: BillingPlatform,
+) -> None:
+    team = await billing_platform.team()
+    member = await team.join("editor", name="mo")
+    other = await team.join("editor", name="ola")
+    key = new_id()
+    held = await team.bill.ReserveTokens(
+        billing_pb2.ReserveTokensRequest(
+            workspace_id=team.workspace_id, model_id="gpt-4", estimated_tokens=1_000, idempotency_key=key
+        ),
+        metadata=team.md(member),
+    )
+    settle = billing_pb2.CommitUsageRequest(
+        reservation_id=held.reservation_id,
+        idempotency_key=key,
+        input_tokens=300,
+        output_tokens=200,
+        model_id="gpt-4",
+        workspace_id=team.workspace_id,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as stranger:
+        await team.bill.CommitUsage(settle, metadata=team.md(other))
+    await team.ws.RemoveMember(
+        workspace_pb2.RemoveMemberRequest(workspace_id=team.workspace_id, user_id=member.user_id),
+        metadata=team.md(team.owner),
+    )
+
+    settled = await team.bill.CommitUsage(settle, metadata=team.md(member))
+
+    assert from_rpc_error(stranger.value).code == ErrorCode.NOT_FOUND
+    assert (settled.record.user_id, settled.record.input_tokens + settled.record.output_tokens) == (
+        member.user_id,
+        500,
+    )
+    found = await quota(team)
+    assert (found.tokens_used, found.tokens_reserved, found.requests_used) == (500, 0, 1)
