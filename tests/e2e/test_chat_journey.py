@@ -49,8 +49,8 @@ def fake_openai(tmp_path: Path) -> Iterator[str]:
         cwd=Path(__file__).resolve().parents[2],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
+    assert fake.stdout is not None
     try:
-        assert fake.stdout is not None
         yield fake.stdout.readline().strip()
     finally:
         fake.terminate()
