@@ -492,3 +492,35 @@ async def wait_for_answer(
         assert [error["extensions"]["code"] for error in body["errors"]] == ["NOT_FOUND"], body
         assert asyncio.get_running_loop().time() < deadline, "the turn stored no messages"
         await asyncio.sleep(0.1)
+
+
+async def test_a_retried_start_on_the_other_gateway_replays_the_turn_once(topology: Topology) -> None:
+    # Given a turn started with a client-chosen turnId through gateway A, still streaming
+    tenant = await topology.tenant()
+    topology.openai.script = Script(
+        text=answer(30), input_tokens=8, output_tokens=30, mode="slow", delay=0.03
+    )
+    provider_calls = len(topology.openai.requests)
+    chat = {"workspaceId": tenant.workspace_id, "model": MODEL, "message": "once only", "turnId": new_id()}
+    async with topology.websocket(0, tenant.token) as ws:
+        await subscribe(ws, chat)
+        first = await collect(ws, limit=3)
+        assert kinds(first) == ["ChatStarted", "ChatDelta", "ChatDelta"], first
+
+        # When the client sends the same start again through gateway B (chat process 2), and once more
+        # through A after the turn has finished
+        retried = await topology.chat(1, tenant.token, **chat)
+        first += await collect(ws)
+    again = await topology.chat(0, tenant.token, **chat)
+
+    # Then each is the same turn, from its start: one provider call, billed once, stored once
+    for events in (first, retried, again):
+        assert events[0] == first[0], events
+        assert streamed_text(events) == answer(30)
+        assert ends_once(events, "ChatCompleted")["usage"]["totalTokens"] == 38
+    assert len(topology.openai.requests) - provider_calls == 1
+    await topology.settled_quota(tenant)
+    usage = await topology.usage(tenant)
+    assert (usage["requests"], usage["tokens"]) == (1, 38)
+    messages = await topology.messages(tenant, first[0]["conversationId"])
+    assert [(m["role"], m["content"]) for m in messages] == [("USER", "once only"), ("ASSISTANT", answer(30))]
