@@ -39,6 +39,9 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         turn_request = validate(request)
         if request.turn_id.strip():
             owner = await self._registry.owner(turn_request.turn_id)
+            running = self._registry.get(turn_request.turn_id)  # begun here while the cache was asked
+            if running is not None:
+                owner = running.owner
             if owner is not None:  # a retried start: replay the turn, never run it twice
                 _check_owner(owner, turn_request.turn_id)
                 async for event in self._follow(turn_request.turn_id, 0):
