@@ -329,6 +329,29 @@ async def test_denials_before_the_provider_forbidden_other_tenant_disabled_model
     assert (quota["tokensUsed"], quota["tokensReserved"], quota["requestsUsed"]) == (0, 0, 0)
 
 
+async def test_a_role_without_the_models_use_permission_gets_model_not_allowed(
+    platform: ChatPlatform,
+) -> None:
+    owner, ws = await platform.team("Roles Co")
+    await platform.set_plan(owner, "pro")
+    gateway = platform.gateway
+    await gateway.create_role(owner.token, ws, "free-chatter", ["chat:create", "model:use:free"])
+    chatter = await gateway.join_new(owner.token, ws, "free-chatter", name="Fay Free")
+    calls = len(platform.openai.requests)
+
+    denied = await platform.chat(chatter.token, workspaceId=ws, model="gpt-4", message="Hi", maxTokens=64)
+    allowed = await platform.chat(
+        chatter.token, workspaceId=ws, model="gpt-4o-mini", message="Hi", maxTokens=64
+    )
+
+    assert [event["__typename"] for event in denied] == ["ChatFailed"], denied
+    assert denied[0]["code"] == "MODEL_NOT_ALLOWED"
+    assert denied[0]["upgradeUrl"] is None  # the plan allows it; the role does not
+    assert allowed[-1]["__typename"] == "ChatCompleted", allowed
+    assert len(platform.openai.requests) == calls + 1
+    assert platform.openai.requests[-1].body["model"] == "gpt-4o-mini"
+
+
 async def test_a_workspace_price_and_output_override_apply_to_the_turn(platform: ChatPlatform) -> None:
     owner, ws = await platform.team("Override Co")
     override = {
