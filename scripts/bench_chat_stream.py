@@ -727,6 +727,37 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
+def targets(runs: list[Run]) -> list[str]:
+    """The issue's targets, each with what was measured: "ok" or "MISSED" (nothing when not measured)."""
+    by_key = {(run.path, run.pace_ms, run.concurrency): run for run in runs}
+    lines: list[str] = []
+
+    def check(name: str, measured: str, met: bool) -> None:
+        lines.append(f"{'ok    ' if met else 'MISSED'} {name}: {measured}")
+
+    for pace_ms, concurrency in sorted({(run.pace_ms, run.concurrency) for run in runs}):
+        direct = by_key.get(("direct", pace_ms, concurrency))
+        geko = by_key.get(("geko", pace_ms, concurrency))
+        where = f"pace {pace_ms:g} ms, c={concurrency}"
+        limit = {1: 0.005, 32: 0.050}.get(concurrency)
+        added = _minus(geko.ttft(0.5), direct.ttft(0.5)) if geko and direct else None
+        if limit is not None and added is not None:
+            check(f"added TTFT p50 ≤ {limit * 1000:g} ms ({where})", f"{_ms(added)} ms", added <= limit)
+        if geko and concurrency == 128 and pace_ms == 0:
+            rate = geko.tokens_per_second
+            check(f"≥ 20,000 tokens/s ({where})", _number(rate), rate >= 20_000)
+        if geko and direct and pace_ms > 0 and direct.tokens_per_second:
+            ratio = geko.tokens_per_second / direct.tokens_per_second
+            check(f"≥ 90% of direct tokens/s ({where})", f"{ratio:.0%}", ratio >= 0.9)
+    geko_runs = [run for run in runs if run.path == "geko"]
+    if geko_runs:
+        errors = sum(len(run.errors) for run in geko_runs)
+        check("0 errors (every GEKO run)", str(errors), errors == 0)
+        peak = max(run.peak_rss or 0 for run in geko_runs) / 2**20
+        check("RSS < 200 MiB (GEKO's peak)", f"{peak:.0f} MiB", peak < 200)
+    return lines
+
+
 def _minus(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
@@ -792,7 +823,7 @@ def main() -> None:
         print(json.dumps({"machine": load, "runs": [run.summary() for run in runs]}, indent=2))
     else:
         print(table(runs))
-        print(f"\n{load}")
+        print("", *targets(runs), f"\n{load}", sep="\n")
         for run in runs:
             if run.errors:
                 print(f"{run.path} pace {run.pace_ms:g} c={run.concurrency}: {run.summary()['first_errors']}")
