@@ -413,15 +413,23 @@ async def test_another_chat_process_replays_a_turn_from_the_event_log(topology: 
 
 async def test_cancel_through_gateway_b_stops_a_turn_streaming_through_gateway_a(topology: Topology) -> None:
     # Given a long turn streaming through gateway A
-    tenant = await topology.tenant()
+    tenant, stranger = await topology.tenant(), await topology.tenant()
     topology.openai.script = Script(
         text=answer(200), input_tokens=11, output_tokens=200, mode="slow", delay=0.05
     )
+    chat = {"workspaceId": tenant.workspace_id, "model": MODEL, "message": "go on and on"}
     async with topology.websocket(0, tenant.token) as ws:
-        await subscribe(ws, {"workspaceId": tenant.workspace_id, "model": MODEL, "message": "go on and on"})
+        await subscribe(ws, chat)
         events = await collect(ws, limit=3)
         assert kinds(events) == ["ChatStarted", "ChatDelta", "ChatDelta"], events
         started = events[0]
+
+        # (to another tenant's user it does not exist: neither cancelled nor resumed, through gateway B)
+        body = await topology.graphql(1, CANCEL, stranger.token, id=started["turnId"])
+        assert [error["extensions"]["code"] for error in body["errors"]] == ["NOT_FOUND"], body
+        resume = {"turnId": started["turnId"], "afterSeq": 0}
+        peeked = await topology.chat(1, stranger.token, **chat, resume=resume)
+        assert [error["extensions"]["code"] for error in peeked[0]["errors"]] == ["NOT_FOUND"], peeked
 
         # When its owner cancels it through gateway B
         cancelled = await topology.data(1, CANCEL, tenant.token, id=started["turnId"])
