@@ -1,5 +1,6 @@
 """Billing down when a turn settles: the turn still completes (cost and quota unknown), its usage waits in the
-outbox and arrives once billing is back — once, however often the commit is replayed.
+outbox and arrives once billing is back — once, however often the commit is replayed. Meanwhile new turns are
+refused before any provider call (nothing can be reserved).
 
 Billing runs on a gRPC server of its own here (harness.billing_apart_platform), so it can be stopped while
 chat, the outbox relay and the gateway keep running."""
@@ -80,6 +81,13 @@ async def test_billing_down_at_commit_the_usage_arrives_once_when_it_is_back(
         assert await ledger_rows(database, turn_id) == 0
         stored = await platform.messages(owner.token, events[0]["conversationId"])
         assert [(m["role"], m["status"]) for m in stored] == [("USER", "COMPLETE"), ("ASSISTANT", "COMPLETE")]
+
+        # While billing is down, a new turn cannot reserve: refused before the provider is called.
+        calls = len(platform.openai.requests)
+        refused = await platform.chat(owner.token, **turn)
+        assert [event["__typename"] for event in refused] == ["ChatFailed"], refused
+        assert refused[0]["code"] == "UPSTREAM_UNAVAILABLE"
+        assert len(platform.openai.requests) == calls
 
         await billing.start()
 
