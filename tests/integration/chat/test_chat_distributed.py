@@ -263,6 +263,7 @@ async def test_concurrent_chats_never_pass_the_token_limit(topology: Topology) -
         ),
         metadata=tenant.metadata,
     )
+    assert (committed.record.user_id, committed.record.input_tokens) == (tenant.user_id, 48_000)
     assert (committed.quota.tokens_used, committed.quota.tokens_limit) == (48_000, FREE_TOKENS)
     assert committed.quota.requests_used == 1
     # and a fake that answers slowly enough for turns to overlap (each ~110 tokens reserved, 60 used)
