@@ -56,6 +56,7 @@ EVENT_FIELDS = """
   ... on ChatFailed {
     seq turnId code message upgradeUrl retryAfter costMicros
     usage { inputTokens outputTokens totalTokens }
+    quota { plan tokensUsed requestsUsed warning }
   }
 """
 CHAT = f"subscription($input: ChatInput!) {{ chat(input: $input) {{ {EVENT_FIELDS} }} }}"

@@ -110,6 +110,7 @@ async def test_the_provider_failing_mid_stream_bills_what_was_produced(
     assert failed["usage"]["outputTokens"] > 0
     total = failed["usage"]["totalTokens"]
     assert failed["costMicros"] == total * GPT4_MICROS_PER_1K // 1000
+    assert failed["quota"] == {"plan": "PRO", "tokensUsed": total, "requestsUsed": 1, "warning": False}
     quota = await platform.wait_for_settled(owner.token, ws)
     assert (quota["tokensUsed"], quota["tokensReserved"], quota["requestsUsed"]) == (total, 0, 1)
     stored = await platform.messages(owner.token, events[0]["conversationId"])
@@ -144,7 +145,7 @@ async def test_the_provider_failing_before_any_token_bills_nothing(
     assert failed["code"] == code
     assert failed["retryAfter"] == retry_after
     assert failed["usage"] == {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
-    assert failed["costMicros"] is None
+    assert (failed["costMicros"], failed["quota"]) == (None, None)  # nothing billed
     assert len(platform.openai.requests) > calls
     quota = await platform.wait_for_settled(owner.token, ws)
     assert (quota["tokensUsed"], quota["tokensReserved"], quota["requestsUsed"]) == (0, 0, 0)
