@@ -1,9 +1,10 @@
-"""Billing down when a turn settles: the turn still completes (cost and quota unknown), its usage waits in the
-outbox and arrives once billing is back — once, however often the commit is replayed. Meanwhile new turns are
-refused before any provider call (nothing can be reserved).
+"""Parts of the platform going away while a turn runs.
 
-Billing runs on a gRPC server of its own here (harness.billing_apart_platform), so it can be stopped while
-chat, the outbox relay and the gateway keep running."""
+- Billing down when a turn settles: the turn still completes (cost and quota unknown), its usage waits in the
+  outbox and arrives once billing is back — once, however often the commit is replayed. Meanwhile new turns
+  are refused before any provider call (nothing can be reserved). Billing runs on a gRPC server of its own
+  here (harness.billing_apart_platform), so it can be stopped while chat, the relay and the gateway run on.
+- The platform shutting down mid-turn: the turn is cut and settled before the process stops."""
 
 from __future__ import annotations
 
@@ -14,12 +15,19 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from db.models.billing import TokenUsage
+from db.models.memory import Message
 from db.models.outbox import OutboxEvent
 from services.events.usage import USAGE_TOPIC
 from services.runtime.database import Database
 from tests.fakes.http_fake import Script
 from tests.integration.auth.harness import database_url
-from tests.integration.chat.harness import billing_apart_platform, collect, eventually, streamed_text
+from tests.integration.chat.harness import (
+    billing_apart_platform,
+    chat_platform,
+    collect,
+    eventually,
+    streamed_text,
+)
 
 __all__ = ["database_url"]
 
@@ -106,3 +114,50 @@ async def test_billing_down_at_commit_the_usage_arrives_once_when_it_is_back(
         assert (quota["tokensUsed"], quota["tokensReserved"], quota["requestsUsed"]) == (70, 0, 1)
         usage = await platform.usage(owner.token, ws)
         assert (usage["tokens"], usage["requests"]) == (70, 1)
+
+
+async def test_a_platform_stopping_mid_turn_settles_the_turn_first(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    use_redis = make_url(database_url).get_backend_name() == "postgresql"
+    async with chat_platform(
+        database_url, tmp_path_factory.mktemp("shutdown"), redis_url if use_redis else None
+    ) as platform:
+        platform.openai.script = Script(
+            text=ANSWER, input_tokens=30, output_tokens=40, mode="slow", delay=0.05
+        )
+        owner, ws = await platform.team("Closing Co")
+        turn: dict[str, Any] = {
+            "workspaceId": ws,
+            "model": "gpt-4o-mini",
+            "message": "Count",
+            "maxTokens": 512,
+        }
+        async with platform.websocket(owner.token) as connection:
+            await platform.subscribe(connection, {"input": turn})
+            head = await collect(connection, limit=2)
+        # The client left: the turn would wait out its 10 s grace period, but the platform stops now.
+
+    turn_id = head[0]["turnId"]
+    database = Database(database_url)
+    try:
+        async with database.session() as session:
+            billed = (
+                (await session.execute(select(TokenUsage).where(TokenUsage.idempotency_key == turn_id)))
+                .scalars()
+                .all()
+            )
+            answer = (
+                await session.execute(
+                    select(Message).where(Message.turn_id == turn_id, Message.role == "assistant")
+                )
+            ).scalar_one()
+    finally:
+        await database.dispose()
+    assert len(billed) == 1
+    assert billed[0].output_tokens > 0
+    assert answer.status == "cut"
+    assert answer.content.startswith(streamed_text(head))
+    assert ANSWER.startswith(answer.content)
+    assert answer.content != ANSWER
+    assert billed[0].output_tokens == answer.output_tokens
