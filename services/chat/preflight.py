@@ -88,6 +88,8 @@ def validate(request: chat_pb2.StreamChatRequest) -> TurnRequest:
         raise BadInput("message must not be empty", field="message")
     if len(request.message) > MAX_MESSAGE_CHARS:
         raise BadInput(f"message is longer than {MAX_MESSAGE_CHARS} characters", field="message")
+    if "\x00" in request.message:
+        raise BadInput("message must not contain NUL characters", field="message")
     if request.max_output_tokens < 0:
         raise BadInput("maxTokens must not be negative", field="maxTokens")
     turn_id = new_id()
@@ -104,6 +106,21 @@ def validate(request: chat_pb2.StreamChatRequest) -> TurnRequest:
         max_output_tokens=request.max_output_tokens,
         system_prompt=request.system_prompt,
     )
+
+
+def _fit_output(max_output: int, request: TurnRequest, context_window: int) -> int:
+    """The output limit that fits the model's window next to the new message and system prompt (history is
+    trimmed to fit separately); BAD_USER_INPUT when the message alone leaves no room for an answer."""
+    if context_window <= 0:
+        return max_output
+    texts = (request.system_prompt, request.message)
+    prompt = sum(estimate_tokens(text) + TOKENS_PER_MESSAGE for text in texts if text)
+    if prompt >= context_window:
+        raise BadInput(
+            f"message is too long for the model: about {prompt} tokens of its {context_window}-token window",
+            field="message",
+        )
+    return min(max_output, context_window - prompt)
 
 
 def upgrade_url(settings: Settings, workspace_id: str) -> str:
@@ -145,11 +162,16 @@ class Preflight:
                 raise result
         resolved = cast(model_pb2.ResolveModelResponse, results[1])
         self._require_usable(resolved, request)
-        max_output = min(
-            request.max_output_tokens or self._settings.chat_default_max_output_tokens,
-            resolved.max_output_tokens or self._settings.chat_default_max_output_tokens,
+        window = resolved.eligibility.model.context_window
+        max_output = _fit_output(
+            min(
+                request.max_output_tokens or self._settings.chat_default_max_output_tokens,
+                resolved.max_output_tokens or self._settings.chat_default_max_output_tokens,
+            ),
+            request,
+            window,
         )
-        messages = await self._messages(request, resolved.eligibility.model.context_window, max_output)
+        messages = await self._messages(request, window, max_output)
         prompt_tokens = sum(estimate_tokens(m.content) + TOKENS_PER_MESSAGE for m in messages)
         model = resolved.eligibility.model
         reservation = await self._billing().ReserveTokens(

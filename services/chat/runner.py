@@ -10,7 +10,8 @@ audited; and exactly one terminal event.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -96,16 +97,24 @@ class TurnRunner:
             return
         # Ids in this order, so the question sorts before the answer.
         prompt_id, message_id = new_id(), new_id()
-        turn.emit(events.started(prepared, message_id))
-        outcome = await self._generate(turn, prepared)
-        await self._settle(turn, prepared, outcome, prompt_id, message_id)
+        prompt = asyncio.create_task(self._store_prompt(prepared, prompt_id))
 
-    async def _generate(self, turn: Turn, prepared: Prepared) -> Outcome:
+        def announce() -> None:
+            turn.emit(events.started(prepared, message_id))
+
+        outcome = await self._generate(turn, prepared, prompt, announce)
+        if not turn.events:  # cancelled before it could start
+            announce()
+        await self._settle(turn, prepared, outcome, prompt, message_id)
+
+    async def _generate(
+        self, turn: Turn, prepared: Prepared, prompt: asyncio.Task[bool], announce: Callable[[], None]
+    ) -> Outcome:
         outcome = Outcome()
         if turn.id in self._cancel_requested:
             outcome.cancelled = True
             return outcome
-        task = asyncio.create_task(self._stream(turn, prepared, outcome))
+        task = asyncio.create_task(self._stream(turn, prepared, outcome, prompt, announce))
         self._generations[turn.id] = task
         try:
             await task
@@ -123,7 +132,16 @@ class TurnRunner:
             self._generations.pop(turn.id, None)
         return outcome
 
-    async def _stream(self, turn: Turn, prepared: Prepared, outcome: Outcome) -> None:
+    async def _stream(
+        self,
+        turn: Turn,
+        prepared: Prepared,
+        outcome: Outcome,
+        prompt: asyncio.Task[bool],
+        announce: Callable[[], None],
+    ) -> None:
+        """The provider call. Its request goes out at once, while the question is stored; ChatStarted is
+        announced once the conversation it names exists, and the answer streams after it."""
         adapter = self._upstreams.adapter(prepared.route)
         request = ChatRequest(
             model=prepared.model.name,
@@ -131,35 +149,49 @@ class TurnRunner:
             max_output_tokens=prepared.max_output_tokens,
         )
         stream: AsyncIterator[Any] = adapter.stream(request)
+        first = asyncio.create_task(anext(stream, None))
         try:
-            async for item in stream:
-                if isinstance(item, TextDelta):
-                    outcome.parts.append(item.text)
-                    if turn.add_text(item.text):
-                        # A reader was idle: let it send this first token before the next ones pile up.
-                        await asyncio.sleep(0)
-                elif isinstance(item, ToolCallDelta):
-                    call = item.call
-                    turn.emit(
-                        chat_pb2.ChatEvent(
-                            tool_call=chat_pb2.ChatToolCall(
-                                id=call.id, name=call.name, arguments_json=call.arguments_json
-                            )
-                        )
-                    )
-                elif isinstance(item, StreamEnd):
-                    outcome.end = item
+            await asyncio.shield(prompt)
+            announce()
+            item = await first
+            if item is not None:
+                await self._take(turn, outcome, item)
+                async for item in stream:
+                    await self._take(turn, outcome, item)
         finally:
+            if not first.done():
+                first.cancel()
+                with suppress(BaseException):
+                    await first
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    @staticmethod
+    async def _take(turn: Turn, outcome: Outcome, item: Any) -> None:
+        if isinstance(item, TextDelta):
+            outcome.parts.append(item.text)
+            if turn.add_text(item.text):
+                # A reader was idle: let it send this first token before the next ones pile up.
+                await asyncio.sleep(0)
+        elif isinstance(item, ToolCallDelta):
+            call = item.call
+            turn.emit(
+                chat_pb2.ChatEvent(
+                    tool_call=chat_pb2.ChatToolCall(
+                        id=call.id, name=call.name, arguments_json=call.arguments_json
+                    )
+                )
+            )
+        elif isinstance(item, StreamEnd):
+            outcome.end = item
 
     async def _settle(
         self,
         turn: Turn,
         prepared: Prepared,
         outcome: Outcome,
-        prompt_id: str,
+        prompt: asyncio.Task[bool],
         message_id: str,
     ) -> None:
         text = outcome.text
@@ -179,7 +211,7 @@ class TurnRunner:
             self._commit(prepared, input_tokens, output_tokens, used_at)
             if produced
             else self._release(prepared),
-            self._store_messages(prepared, prompt_id, message_id, text, turn_usage, status),
+            self._store_answer(prepared, prompt, message_id, text, turn_usage, status),
         )
         if outcome.failure is not None:
             turn.emit(events.failed(outcome.failure, turn_usage, commit))
@@ -234,48 +266,64 @@ class TurnRunner:
         except GekoError as error:
             log.warning("chat_release_failed", turn_id=prepared.request.turn_id, error=error.message)
 
-    async def _store_messages(
-        self,
-        prepared: Prepared,
-        prompt_id: str,
-        message_id: str,
-        text: str,
-        turn_usage: chat_pb2.Usage,
-        status: memory_pb2.MessageStatus,
-    ) -> None:
-        """The user's message and the answer in one call (creating a new conversation under the id
-        ChatStarted announced). A memory failure is logged, never turned into a failed turn: the answer was
-        streamed and billed."""
-        turn_id = prepared.request.turn_id
+    async def _store(
+        self, prepared: Prepared, *, create: bool, message: memory_pb2.AppendMessageRequest
+    ) -> bool:
+        """Appends one message (creating a new conversation under the id ChatStarted announced). A memory
+        failure is logged, never turned into a failed turn: the answer was streamed and billed."""
+        message.turn_id = prepared.request.turn_id
         try:
             await self._memory().AppendMessages(
                 memory_pb2.AppendMessagesRequest(
                     workspace_id=prepared.request.workspace_id,
                     conversation_id=prepared.conversation_id,
-                    create_conversation=prepared.new_conversation,
-                    messages=[
-                        memory_pb2.AppendMessageRequest(
-                            message_id=prompt_id,
-                            role=memory_pb2.MESSAGE_ROLE_USER,
-                            content=prepared.request.message,
-                            status=memory_pb2.MESSAGE_STATUS_COMPLETE,
-                            turn_id=turn_id,
-                        ),
-                        memory_pb2.AppendMessageRequest(
-                            message_id=message_id,
-                            role=memory_pb2.MESSAGE_ROLE_ASSISTANT,
-                            content=text,
-                            model_id=prepared.request.model_id,
-                            input_tokens=turn_usage.input_tokens,
-                            output_tokens=turn_usage.output_tokens,
-                            status=status,
-                            turn_id=turn_id,
-                        ),
-                    ],
+                    create_conversation=create,
+                    messages=[message],
                 )
             )
         except GekoError as error:
-            log.error("chat_messages_not_stored", turn_id=turn_id, error=error.message)
+            log.error("chat_message_not_stored", turn_id=prepared.request.turn_id, error=error.message)
+            return False
+        return True
+
+    async def _store_prompt(self, prepared: Prepared, prompt_id: str) -> bool:
+        return await self._store(
+            prepared,
+            create=prepared.new_conversation,
+            message=memory_pb2.AppendMessageRequest(
+                message_id=prompt_id,
+                role=memory_pb2.MESSAGE_ROLE_USER,
+                content=prepared.request.message,
+                status=memory_pb2.MESSAGE_STATUS_COMPLETE,
+            ),
+        )
+
+    async def _store_answer(
+        self,
+        prepared: Prepared,
+        prompt: asyncio.Task[bool],
+        message_id: str,
+        text: str,
+        turn_usage: chat_pb2.Usage,
+        status: memory_pb2.MessageStatus,
+    ) -> None:
+        """The answer, after the question (so the conversation reads in order). A conversation deleted
+        while its turn ran stays deleted: only a question that could not be stored lets the answer create
+        it."""
+        asked = await prompt
+        await self._store(
+            prepared,
+            create=prepared.new_conversation and not asked,
+            message=memory_pb2.AppendMessageRequest(
+                message_id=message_id,
+                role=memory_pb2.MESSAGE_ROLE_ASSISTANT,
+                content=text,
+                model_id=prepared.request.model_id,
+                input_tokens=turn_usage.input_tokens,
+                output_tokens=turn_usage.output_tokens,
+                status=status,
+            ),
+        )
 
     async def _audit(
         self,

@@ -76,16 +76,21 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         if turn is not None:
             running = not turn.finished
         else:
-            recorded = await self._deps.backends.event_log.read(
-                log_stream(turn_id), max(0, await self._last_seq(turn_id) - 1)
-            )
-            running = not (recorded and is_terminal(decode_event(recorded[-1][1])))
+            running = not await self._ended_by(turn_id, await self._last_seq(turn_id))
         if running:
             await self._registry.cancel(turn_id)
         return chat_pb2.CancelChatResponse(cancelled=running)
 
     async def _last_seq(self, turn_id: str) -> int:
         return await self._deps.backends.event_log.last_seq(log_stream(turn_id))
+
+    async def _ended_by(self, turn_id: str, seq: int) -> bool:
+        """Whether the recorded turn ended at or before `seq` (a client that already has everything)."""
+        last = await self._last_seq(turn_id)
+        if last == 0 or last > seq:
+            return False
+        recorded = await self._deps.backends.event_log.read(log_stream(turn_id), last - 1)
+        return bool(recorded) and is_terminal(decode_event(recorded[-1][1]))
 
     async def _read_local(self, turn: Turn, after: int) -> AsyncIterator[chat_pb2.ChatEvent]:
         """The events of a turn running here, coalesced as this reader is ready for them."""
@@ -117,6 +122,8 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         seq = after
         loop = asyncio.get_running_loop()
         silent_since = loop.time()
+        if await self._ended_by(turn_id, seq):
+            return
         while True:
             await self._registry.heartbeat(turn_id)
             entries = await event_log.read(stream, seq, wait_seconds=self._registry.heartbeat_seconds)

@@ -310,7 +310,8 @@ class MemoryService:
             tenant_id=principal.tenant_id,
             conversation_id=conversation.id,
             role=new.role,
-            content=new.content,
+            # PostgreSQL text cannot hold NUL; a model may still emit one. The rest of the answer is kept.
+            content=new.content.replace("\x00", ""),
             model_id=new.model_id,
             input_tokens=new.input_tokens,
             output_tokens=new.output_tokens,

@@ -173,12 +173,6 @@ async def test_a_provider_that_reports_no_usage_is_billed_by_the_estimate(
     assert done["quota"]["tokensUsed"] == expected["totalTokens"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="since 7971a96 the conversation is created only when the turn settles (AppendMessages with "
-    "create), so the conversationId of ChatStarted is NOT_FOUND while the first turn streams: a client "
-    "cannot open, rename or delete it yet (services/chat/preflight.py, runner.py _store_messages)",
-)
 async def test_a_conversation_is_there_while_its_first_turn_streams_and_may_be_deleted(
     platform: ChatPlatform,
 ) -> None:
@@ -203,12 +197,6 @@ async def test_a_conversation_is_there_while_its_first_turn_streams_and_may_be_d
     assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a NUL character in the message is not refused (services/chat/preflight.py validate): the turn "
-    "runs and is billed, and on PostgreSQL memory then fails to store it (INTERNAL, DataError), so the "
-    "conversation of ChatStarted never exists",
-)
 async def test_a_message_with_a_nul_character_is_refused_naming_the_field(platform: ChatPlatform) -> None:
     owner, ws = await platform.team("Nul Co")
     calls = len(platform.openai.requests)
@@ -220,17 +208,7 @@ async def test_a_message_with_a_nul_character_is_refused_naming_the_field(platfo
     assert len(platform.openai.requests) == calls
 
 
-async def test_an_answer_with_a_nul_character_is_still_stored(
-    platform: ChatPlatform, answer: Script, database_url: str, request: pytest.FixtureRequest
-) -> None:
-    if make_url(database_url).get_backend_name() == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="PostgreSQL text cannot hold NUL: memory's AppendMessages fails (INTERNAL) and the "
-                "turn's messages and new conversation are lost although the answer was streamed and billed",
-            )
-        )
+async def test_an_answer_with_a_nul_character_is_still_stored(platform: ChatPlatform, answer: Script) -> None:
     owner, ws = await platform.team("Binary Co")
     answer.text, answer.mode, answer.delay = "bad \x00 byte", None, 0.0
 

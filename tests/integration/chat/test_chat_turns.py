@@ -396,12 +396,6 @@ async def test_pay_as_you_go_has_no_token_limit(platform: ChatPlatform) -> None:
     assert response.headers["X-Quota-Warning"] == "false"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the new message is not checked against the model's context window (services/chat/preflight.py "
-    "prepare/_messages): a 10k-token message is sent to gpt-4 (8,192 tokens), which a real provider refuses "
-    "after the reservation, instead of BAD_USER_INPUT naming input.message before any call",
-)
 async def test_a_message_too_long_for_the_models_context_window_is_refused(platform: ChatPlatform) -> None:
     owner, ws = await platform.team("Verbose Co")
     await platform.set_plan(owner, "pro")
