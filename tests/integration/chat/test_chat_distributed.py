@@ -539,14 +539,6 @@ async def test_a_retried_start_on_the_other_gateway_replays_the_turn_once(topolo
     assert [(m["role"], m["content"]) for m in messages] == [("USER", "once only"), ("ASSISTANT", answer(30))]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="product bug: services/chat/servicer.py ChatServicer._follow reads the event log after `after` "
-    "and, finding nothing, waits for more (heartbeating) until REMOTE_SILENCE_SECONDS (300 s) without "
-    "checking that the log already ends with the terminal event; a finished turn has left the registry, so "
-    "every resume with afterSeq >= its last seq hangs for 5 minutes, then fails UPSTREAM_UNAVAILABLE",
-)
 async def test_resuming_a_finished_turn_after_its_last_event_completes_at_once(topology: Topology) -> None:
     # Given a finished turn whose every event, the terminal one included, reached the client
     tenant = await topology.tenant()
