@@ -552,3 +552,40 @@ async def test_resuming_a_finished_turn_after_its_last_event_completes_at_once(t
 
     # Then there is nothing more: the subscription completes without events
     assert resumed == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="product bug: services/chat/servicer.py StreamChat (lines 40-50) decides 'retried start, replay' "
+    "from registry.owner() (a Redis GET of chat:turn:<id>) and otherwise begins the turn, and registry.start "
+    "writes that record with a plain SET (registry.py _keep_owner): no atomic claim, so two chat processes "
+    "that get the same turnId within a few ms both run it — two provider calls (one billed: the commit is "
+    "idempotent), two conversations, and the second recorder fails on the shared event log "
+    "(chat_event_log_failed). b0e4a3e closed this window inside one process only. Fix: claim the id "
+    "atomically (SET NX, or cache.incr(...) == 1) before running",
+)
+async def test_one_turn_id_sent_through_both_gateways_at_once_runs_once(topology: Topology) -> None:
+    # Given one open WebSocket on each gateway per turn id, so both starts leave at the same moment
+    tenant = await topology.tenant()
+    topology.openai.script = Script(
+        text=answer(10), input_tokens=7, output_tokens=10, mode="slow", delay=0.01
+    )
+    provider_calls = len(topology.openai.requests)
+
+    async def started_twice() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        chat = {"workspaceId": tenant.workspace_id, "model": MODEL, "message": "once", "turnId": new_id()}
+        async with topology.websocket(0, tenant.token) as on_a, topology.websocket(1, tenant.token) as on_b:
+            await asyncio.gather(subscribe(on_a, chat), subscribe(on_b, chat))
+            a, b = await asyncio.gather(collect(on_a), collect(on_b))
+        return a, b
+
+    # When the same start is sent through both gateways at once, 60 times (in rounds of 10)
+    pairs = []
+    for _ in range(6):
+        pairs += await asyncio.gather(*(started_twice() for _ in range(10)))
+
+    # Then each turn id ran once: both streams show the one turn, and the provider was called once per id
+    twice = [(a[0], b[0]) for a, b in pairs if a[0] != b[0]]
+    assert twice == [], f"{len(twice)} of {len(pairs)} turn ids ran twice"
+    assert len(topology.openai.requests) - provider_calls == len(pairs)
