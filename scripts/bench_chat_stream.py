@@ -613,7 +613,12 @@ def geko_up(api_base: str, settings: dict[str, str], tenants: int) -> Iterator[G
                 seats = [(token, default_workspace(client, token)) for token in tokens]
             yield Geko(process, base_url, seats)
         finally:
-            process.stop()
+            try:
+                process.stop()
+            except (
+                AssertionError
+            ) as error:  # killed after SIGTERM: say so, without hiding an error from above
+                print(error, file=sys.stderr)
             # Its log goes with the temp dir: keep what explains failures (log level WARNING: little else).
             summary = log_summary(process.output())
             if summary:
