@@ -217,4 +217,4 @@ async def test_an_answer_with_a_nul_character_is_still_stored(platform: ChatPlat
     assert events[-1]["__typename"] == "ChatCompleted", events
     stored = await platform.gateway.graphql(MESSAGES, owner.token, id=events[0]["conversationId"])
     contents = [edge["node"]["content"] for edge in stored["data"]["conversation"]["messages"]["edges"]]
-    assert [content.replace("\x00", "") for content in contents] == ["Count for me", "bad  byte"], stored
+    assert contents == ["Count for me", "bad  byte"], stored  # NUL dropped: PostgreSQL text cannot hold it
