@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -98,6 +99,9 @@ async def test_day_11_16_18_free_denied_gpt4_then_mini_streams_then_pro_streams_
     assert (quota["tokensUsed"], quota["tokensLimit"]) == (21, 50_000)
     assert (quota["requestsUsed"], quota["requestsLimit"]) == (1, 100)
     assert quota["warning"] is False
+    now = datetime.now(UTC)
+    next_month = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    assert datetime.fromisoformat(quota["resetAt"]) == next_month  # monthly windows in UTC
     assert quota["upgradeUrl"] is None
     assert len(platform.openai.requests) == calls + 1
     sent = platform.openai.requests[-1].body
@@ -123,6 +127,7 @@ async def test_day_11_16_18_free_denied_gpt4_then_mini_streams_then_pro_streams_
     assert events[-1]["quota"]["plan"] == "PRO"
     assert events[-1]["quota"]["tokensLimit"] == 500_000
     assert events[-1]["quota"]["tokensUsed"] == 42
+    assert events[-1]["currency"] == "USD"
 
 
 async def test_at_80_percent_the_answer_warns_and_past_the_limit_no_provider_call(
