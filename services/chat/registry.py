@@ -28,12 +28,18 @@ from services.runtime.logging import get_logger
 log = get_logger(__name__)
 
 CANCEL_CHANNEL = "chat.cancel"
+# How long a request that lost the claim on a turn id waits for the winner to register the turn.
+CLAIM_WAIT_SECONDS = 5.0
 # A recorder with no local reader waits this long to let text pile up before it flushes a delta to the log.
 UNWATCHED_FLUSH_SECONDS = 0.05
 
 
 def owner_key(turn_id: str) -> str:
     return f"chat:turn:{turn_id}"
+
+
+def claim_key(turn_id: str) -> str:
+    return f"chat:claim:{turn_id}"
 
 
 def watch_key(turn_id: str) -> str:
@@ -72,6 +78,22 @@ class TurnRegistry:
         owner = turn.owner
         record = {"tenant_id": owner.tenant_id, "user_id": owner.user_id, "workspace_id": owner.workspace_id}
         await self._backends.cache.set(owner_key(turn.id), json.dumps(record).encode(), self._ttl)
+
+    async def claim(self, turn_id: str) -> bool:
+        """True for the one request, in any process, that may run a client-chosen turn id: the others replay
+        it. A turn already known (running here, or its owner record alive) is never claimed again."""
+        if self._turns.get(turn_id) is not None or await self.owner(turn_id) is not None:
+            return False
+        return await self._backends.cache.incr(claim_key(turn_id), 1, self._ttl) == 1
+
+    async def wait_owner(self, turn_id: str) -> TurnOwner | None:
+        """The owner of a claimed turn, once the process that claimed it has registered it."""
+        deadline = asyncio.get_running_loop().time() + CLAIM_WAIT_SECONDS
+        while True:
+            owner = await self.owner(turn_id)
+            if owner is not None or asyncio.get_running_loop().time() > deadline:
+                return owner
+            await asyncio.sleep(0.02)
 
     async def owner(self, turn_id: str) -> TurnOwner | None:
         turn = self._turns.get(turn_id)
@@ -154,7 +176,7 @@ class TurnRegistry:
                 await turn.wait_changed()
             if turn.error is not None:
                 # Refused before it began: nothing to resume, and its id may be tried again.
-                await self._backends.cache.delete(owner_key(turn.id))
+                await self._backends.cache.delete(owner_key(turn.id), claim_key(turn.id))
         except Exception:
             log.exception("chat_event_log_failed", turn_id=turn.id)
         finally:

@@ -37,16 +37,16 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         self, request: chat_pb2.StreamChatRequest, context: ServicerContext
     ) -> AsyncIterator[chat_pb2.StreamChatResponse]:
         turn_request = validate(request)
-        if request.turn_id.strip():
-            owner = await self._registry.owner(turn_request.turn_id)
-            running = self._registry.get(turn_request.turn_id)  # begun here while the cache was asked
-            if running is not None:
-                owner = running.owner
-            if owner is not None:  # a retried start: replay the turn, never run it twice
-                _check_owner(owner, turn_request.turn_id)
-                async for event in self._follow(turn_request.turn_id, 0):
-                    yield chat_pb2.StreamChatResponse(event=event)
-                return
+        turn_id = turn_request.turn_id
+        if request.turn_id.strip() and not await self._registry.claim(turn_id):
+            # A retried start (here or on another replica): replay the turn, never run it twice.
+            owner = await self._registry.wait_owner(turn_id)
+            if owner is None:
+                raise UpstreamUnavailable("the turn with this turnId did not start; try again")
+            _check_owner(owner, turn_id)
+            async for event in self._follow(turn_id, 0):
+                yield chat_pb2.StreamChatResponse(event=event)
+            return
         turn = await self._runner.begin(turn_request)
         async for event in self._read_local(turn, 0):
             yield chat_pb2.StreamChatResponse(event=event)

@@ -554,17 +554,6 @@ async def test_resuming_a_finished_turn_after_its_last_event_completes_at_once(t
     assert resumed == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: services/chat/servicer.py StreamChat (lines 40-50) decides 'retried start, replay' "
-    "from registry.owner() (a Redis GET of chat:turn:<id>) and otherwise begins the turn, and registry.start "
-    "writes that record with a plain SET (registry.py _keep_owner): no atomic claim, so two chat processes "
-    "that get the same turnId within a few ms both run it — two provider calls (one billed: the commit is "
-    "idempotent), two conversations, and the second recorder fails on the shared event log "
-    "(chat_event_log_failed). b0e4a3e closed this window inside one process only. Fix: claim the id "
-    "atomically (SET NX, or cache.incr(...) == 1) before running",
-)
 async def test_one_turn_id_sent_through_both_gateways_at_once_runs_once(topology: Topology) -> None:
     # Given one open WebSocket on each gateway per turn id, so both starts leave at the same moment
     tenant = await topology.tenant()
