@@ -286,3 +286,26 @@ async def test_a_jwks_answer_that_is_not_a_key_set_is_upstream_unavailable(
 
     with pytest.raises(UpstreamUnavailable):
         await verifier.verify(_sign(ed_key, _claims()))
+
+
+async def test_a_verified_token_is_reused_until_its_key_is_withdrawn(
+    auth: FakeAuth, settings: Settings, ed_key: OKPKey
+) -> None:
+    now = [1000.0]
+    verifier = JwksTokenVerifier(
+        auth.fetch_jwks,
+        auth.verify_remote,
+        settings.model_copy(update={"jwks_cache_seconds": 60}),
+        clock=lambda: now[0],
+    )
+    token = _sign(ed_key, _claims())
+    first = await verifier.verify(token)
+    again = await verifier.verify(token)
+    auth.jwks = []  # the key is withdrawn; the next refresh learns it
+    now[0] += 61
+
+    with pytest.raises(Unauthenticated) as after_refresh:
+        await verifier.verify(token)
+
+    assert again is first  # answered from the cache, signature not checked twice
+    assert str(after_refresh.value) == "unknown signing key"
