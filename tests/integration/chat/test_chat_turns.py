@@ -615,11 +615,11 @@ async def test_a_turn_is_audited_with_its_model_and_tokens(platform: ChatPlatfor
 async def expiring(
     database_url: str, tmp_path_factory: pytest.TempPathFactory, redis_url: str
 ) -> AsyncIterator[ChatPlatform]:
-    """A platform that keeps a turn's events for one second only."""
+    """A platform that keeps a turn's events for two seconds only."""
     use_redis = make_url(database_url).get_backend_name() == "postgresql"
     data_dir = tmp_path_factory.mktemp("chat-expiring")
     async with chat_platform(
-        database_url, data_dir, redis_url if use_redis else None, chat_event_ttl_seconds=1.0
+        database_url, data_dir, redis_url if use_redis else None, chat_event_ttl_seconds=2.0
     ) as chat:
         chat.openai.script = Script(text=ANSWER, input_tokens=12, output_tokens=9)
         yield chat
@@ -627,8 +627,8 @@ async def expiring(
 
 async def test_a_turn_longer_than_the_event_ttl_is_resumable_after_it_ends(expiring: ChatPlatform) -> None:
     owner, ws = await expiring.team("Slow Co")
-    words = " ".join(f"w{n}" for n in range(75))
-    expiring.openai.script = Script(text=words, output_tokens=75, mode="slow", delay=0.02)  # 1.5 s
+    words = " ".join(f"w{n}" for n in range(125))
+    expiring.openai.script = Script(text=words, output_tokens=125, mode="slow", delay=0.02)  # 2.5 s
     try:
         events = await expiring.chat(
             owner.token, workspaceId=ws, model="gpt-4o-mini", message="Go", maxTokens=512
