@@ -105,7 +105,13 @@ class TurnRunner:
         outcome = await self._generate(turn, prepared, prompt, announce)
         if not turn.events:  # cancelled before it could start
             announce()
-        await self._settle(turn, prepared, outcome, prompt, message_id)
+        try:
+            await self._settle(turn, prepared, outcome, prompt, message_id)
+        except Exception:
+            # E.g. billing down and the outbox not writable either: the turn still has to end for its readers.
+            log.exception("chat_settle_failed", turn_id=turn.id)
+            if not turn.finished:
+                turn.emit(events.failed(InternalError("the turn could not be settled")))
 
     async def _generate(
         self, turn: Turn, prepared: Prepared, prompt: asyncio.Task[bool], announce: Callable[[], None]

@@ -4,6 +4,8 @@
   outbox and arrives once billing is back — once, however often the commit is replayed. Meanwhile new turns
   are refused before any provider call (nothing can be reserved). Billing runs on a gRPC server of its own
   here (harness.billing_apart_platform), so it can be stopped while chat, the relay and the gateway run on.
+- Billing down and the outbox not writable either: the turn cannot be settled, but it still ends with one
+  terminal event (its readers never hang).
 - The platform shutting down mid-turn: the turn is cut and settled before the process stops."""
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from db.models.billing import TokenUsage
@@ -161,3 +163,42 @@ async def test_a_platform_stopping_mid_turn_settles_the_turn_first(
     assert ANSWER.startswith(answer.content)
     assert answer.content != ANSWER
     assert billed[0].output_tokens == answer.output_tokens
+
+
+async def test_a_turn_that_cannot_be_settled_still_ends_with_one_terminal_event(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    use_redis = make_url(database_url).get_backend_name() == "postgresql"
+    async with billing_apart_platform(
+        database_url, tmp_path_factory.mktemp("unsettled"), redis_url if use_redis else None
+    ) as (platform, billing):
+        platform.openai.script = Script(
+            text=ANSWER, input_tokens=30, output_tokens=40, mode="slow", delay=0.02
+        )
+        owner, ws = await platform.team("Broken Co")
+        turn: dict[str, Any] = {
+            "workspaceId": ws,
+            "model": "gpt-4o-mini",
+            "message": "Count",
+            "maxTokens": 512,
+        }
+        database = platform.deps.database
+
+        async with platform.websocket(owner.token) as connection:
+            await platform.subscribe(connection, {"input": turn})
+            head = await collect(connection, limit=1)
+            await billing.stop()
+            async with database.transaction() as session:  # the outbox goes too
+                await session.execute(text("ALTER TABLE outbox_events RENAME TO outbox_events_away"))
+            try:
+                events = head + await collect(connection)
+            finally:
+                async with database.transaction() as session:
+                    await session.execute(text("ALTER TABLE outbox_events_away RENAME TO outbox_events"))
+                await billing.start()
+
+    kinds = [event["__typename"] for event in events]
+    assert kinds[0] == "ChatStarted"
+    assert kinds[-1] == "ChatFailed", events
+    assert kinds.count("ChatFailed") + kinds.count("ChatCompleted") == 1
+    assert events[-1]["code"] == "INTERNAL"
