@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from services.runtime.sqlite_inline import inline_connector
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option `transaction()` sets: its SQLite transactions take the write lock at BEGIN.
 _SQLITE_BEGIN = "geko_sqlite_begin"
@@ -49,7 +51,9 @@ def create_engine_for_url(
     if parsed.drivername == "sqlite+aiosqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo)
+        engine = create_async_engine(
+            url, echo=echo, async_creator=inline_connector(parsed.database or ":memory:")
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
