@@ -1,10 +1,12 @@
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from services.runtime.database import Database
+from services.runtime.sqlite_inline import InlineConnection
 
 
 async def _insert_then_fail(db: Database, value: int) -> None:
@@ -84,3 +86,23 @@ async def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
 def test_unknown_url_scheme_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported database URL"):
         Database("mysql+aiomysql://u:p@localhost/db")
+
+
+async def test_sqlite_statements_run_on_the_loop_thread_with_no_worker_thread(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
+    threads_before = threading.active_count()
+    try:
+        async with database.transaction() as session:
+            await session.execute(text("CREATE TABLE t (v INTEGER)"))
+            await session.execute(text("INSERT INTO t VALUES (1), (2)"))
+        async with database.session() as session:
+            rows = (await session.execute(text("SELECT v FROM t ORDER BY v"))).scalars().all()
+            raw = await session.connection()
+            driver = (await raw.get_raw_connection()).driver_connection
+        threads_during = threading.active_count()
+    finally:
+        await database.dispose()
+
+    assert rows == [1, 2]
+    assert isinstance(driver, InlineConnection)
+    assert threads_during == threads_before
