@@ -118,7 +118,7 @@ class ChatFailed:
     turn_id: strawberry.ID
     code: str = strawberry.field(
         description="QUOTA_EXCEEDED, BUDGET_EXCEEDED, MODEL_NOT_ALLOWED, RATE_LIMITED, "
-        "UPSTREAM_UNAVAILABLE or INTERNAL."
+        "UPSTREAM_UNAVAILABLE, BAD_USER_INPUT (the provider refused the request) or INTERNAL."
     )
     message: str
     upgrade_url: str | None = strawberry.field(description="For denials that an upgrade lifts.")
