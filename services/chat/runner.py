@@ -64,6 +64,7 @@ class TurnRunner:
         self._upstreams = Upstreams(deps.secret_box)
         self._generations: dict[str, asyncio.Task[None]] = {}
         self._cancel_requested: set[str] = set()
+        self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
     async def begin(self, request: TurnRequest) -> Turn:
         """Registers the turn and starts it in the background; its events flow through the returned Turn."""
@@ -72,7 +73,13 @@ class TurnRunner:
         turn = Turn(request.turn_id, owner)
         await self._registry.start(turn, lambda: self._cancel(turn.id))
         task = asyncio.create_task(self._run(turn, request), name=f"geko-chat-turn-{turn.id}")
-        task.add_done_callback(lambda _: self._cancel_requested.discard(turn.id))
+        self._running.add(task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._running.discard(done)
+            self._cancel_requested.discard(turn.id)
+
+        task.add_done_callback(finished)
         return turn
 
     def _cancel(self, turn_id: str) -> None:
