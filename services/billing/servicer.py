@@ -17,7 +17,7 @@ from services.runtime.context import require_principal
 from services.runtime.errors import BadInput, Forbidden, NotFound
 from services.runtime.ids import parse_id
 from services.runtime.messages import timestamp
-from services.runtime.plans import PLAN_OF_NAME, PLANS
+from services.runtime.plans import PLAN_OF_NAME, PLANS, upgrade_url
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.runtime.service_identity import service_metadata
 from services.runtime.types import ServicerContext
@@ -36,9 +36,6 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self._service_metadata = service_metadata(deps.settings)
         self._ledger = Ledger(deps.database)
 
-    def _upgrade_url(self, workspace_id: str) -> str:
-        return f"{self._deps.settings.effective_public_url}/billing/upgrade?workspace={workspace_id}"
-
     def _quota_message(self, quota: Quota) -> billing_pb2.Quota:
         token_ratio = _ratio(quota.tokens_used, quota.tokens_limit)
         request_ratio = _ratio(quota.requests_used, quota.requests_limit)
@@ -56,7 +53,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             tokens_remaining=UNLIMITED
             if quota.tokens_limit == UNLIMITED
             else max(0, quota.tokens_limit - quota.tokens_used - quota.tokens_reserved),
-            upgrade_url=self._upgrade_url(quota.workspace_id) if quota.plan != PLANS[-1] else "",
+            upgrade_url=""
+            if quota.plan == PLANS[-1]
+            else upgrade_url(self._deps.settings, quota.workspace_id),
         )
 
     async def _caller(self, workspace_id: str) -> Caller:
@@ -133,7 +132,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             request.model_id.strip(),
             request.estimated_tokens,
             request.idempotency_key.strip(),
-            self._upgrade_url(caller.workspace_id),
+            upgrade_url(self._deps.settings, caller.workspace_id),
             request.model_free_tokens_cap,
         )
         return billing_pb2.ReserveTokensResponse(

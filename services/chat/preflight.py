@@ -21,7 +21,7 @@ from services.runtime.backends import Cache
 from services.runtime.clients import Channels
 from services.runtime.errors import BadInput, ModelNotAllowed, NotFound
 from services.runtime.ids import new_id, parse_id
-from services.runtime.plans import PLAN_NAMES
+from services.runtime.plans import PLAN_NAMES, upgrade_url
 from services.runtime.settings import Settings
 from services.runtime.token_estimate import estimate_tokens
 
@@ -121,10 +121,6 @@ def _fit_output(max_output: int, request: TurnRequest, context_window: int) -> i
             field="message",
         )
     return min(max_output, context_window - prompt)
-
-
-def upgrade_url(settings: Settings, workspace_id: str) -> str:
-    return f"{settings.effective_public_url}/billing/upgrade?workspace={workspace_id}"
 
 
 class Preflight:
