@@ -3,10 +3,9 @@
 A model without a `workspace_models` row is enabled with no overrides, so a new workspace can use the whole
 catalog; SetWorkspaceModels writes a row for every model the tenant sees, making the enabled set exact.
 
-Reads come from the cache under a per-workspace generation (`wsmodels:<workspace>:<generation>`), as in
-services/workspace/permissions.py: a change bumps the generation right after its commit, so a disabled model
-disappears for every member at once, on every replica. The generation is read before the database, so a
-lookup that raced a change can only store its answer under the old generation, which nobody reads any more.
+Reads come from a `GenerationCache` (services/runtime/generation_cache.py) as
+`wsmodels:<workspace>:<generation>`: a change bumps the generation right after its commit, so a disabled model
+disappears for every member at once, on every replica.
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from services.runtime.access import WorkspaceAccess, canonical_workspace_id
 from services.runtime.backends import Cache
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, NotFound
+from services.runtime.generation_cache import GenerationCache
 
 SERVICE = "model"
-CACHE_TTL_SECONDS = 300.0
 VIEW_PERMISSION = "member:view"
 CONFIGURE_PERMISSION = "model:configure"
 CHANGED_CONCURRENTLY = "the workspace's model settings changed at the same time; try again"
@@ -73,19 +72,18 @@ class Settings:
 class WorkspaceModelService:
     def __init__(self, database: Database, cache: Cache, access: WorkspaceAccess) -> None:
         self._db = database
-        self._cache = cache
+        self._cache = GenerationCache(cache, "wsmodels")
         self._access = access
 
     async def settings(self, workspace_id: str) -> Settings:
         """The workspace's settings from the cache (the caller checked access to the workspace)."""
-        generation = await self._generation(workspace_id)
-        key = f"wsmodels:{workspace_id}:{generation}"
-        cached = await self._cache.get(key)
+        generation = await self._cache.generation(workspace_id)
+        cached = await self._cache.get(workspace_id, generation)
         if cached is not None:
             return Settings.from_json(cached)
         async with self._db.session() as session:
             settings = Settings.from_rows(await ModelRepository(session).workspace_settings(workspace_id))
-        await self._cache.set(key, settings.to_json(), CACHE_TTL_SECONDS)
+        await self._cache.put(workspace_id, generation, settings.to_json())
         return settings
 
     async def get(self, workspace_id: str) -> list[Setting]:
@@ -194,19 +192,11 @@ class WorkspaceModelService:
 
     async def invalidate(self, workspace_id: str) -> None:
         """Call right after committing a change to the workspace's model settings."""
-        await self._cache.incr(self._generation_key(workspace_id))
+        await self._cache.invalidate(workspace_id)
 
     async def _visible_models(self, tenant_id: str) -> Sequence[ModelCatalog]:
         async with self._db.session() as session:
             return await ModelRepository(session).models(tenant_id)
-
-    async def _generation(self, workspace_id: str) -> int:
-        raw = await self._cache.get(self._generation_key(workspace_id))
-        return int(raw) if raw is not None else 0
-
-    @staticmethod
-    def _generation_key(workspace_id: str) -> str:
-        return f"wsmodels-gen:{workspace_id}"
 
 
 def _check_max_tokens(model: ModelCatalog, max_tokens: int | None) -> None:

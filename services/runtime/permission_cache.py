@@ -1,11 +1,9 @@
-"""The cache of workspace permissions: written by the workspace service, read by every service that checks
-them.
+"""The cache of workspace permissions: written by the workspace service, read by every service that
+checks them.
 
-Entries live under a per-workspace generation, `perm:<workspace>:<generation>:<user>`; the workspace service
-bumps the generation right after every commit that changes a membership, role or workspace, so the very next
-lookup anywhere misses. A lookup reads the generation before the database, so one that raced a change can only
-store its answer under the old generation, which nobody reads any more. The generation key has no TTL: if it
-expired, the counter would restart and could land on a generation whose entries are still alive.
+Entries live in a `GenerationCache` (services/runtime/generation_cache.py: why they are never stale) as
+`perm:<workspace>:<generation>:<user>`; the workspace service bumps the generation right after every commit
+that changes a membership, role or workspace.
 
 Other services read entries here before asking `WorkspaceService` over gRPC (services/runtime/access.py): a
 chat turn checks permissions in four services, and a loopback call costs far more than a cache read. Only the
@@ -19,8 +17,7 @@ from dataclasses import dataclass
 
 from services.runtime.backends import Cache
 from services.runtime.context import Principal
-
-CACHE_TTL_SECONDS = 300.0
+from services.runtime.generation_cache import GenerationCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +62,13 @@ class PermissionCache:
     """Lookups by canonical workspace and user ids."""
 
     def __init__(self, cache: Cache) -> None:
-        self._cache = cache
+        self._entries = GenerationCache(cache, "perm")
 
     async def generation(self, workspace_id: str) -> int:
-        raw = await self._cache.get(_generation_key(workspace_id))
-        return int(raw) if raw is not None else 0
+        return await self._entries.generation(workspace_id)
 
     async def get(self, workspace_id: str, generation: int, user_id: str) -> Access | None:
-        raw = await self._cache.get(_entry_key(workspace_id, generation, user_id))
+        raw = await self._entries.get(workspace_id, generation, user_id)
         return Access.from_json(raw) if raw is not None else None
 
     async def current(self, workspace_id: str, user_id: str) -> Access | None:
@@ -80,17 +76,7 @@ class PermissionCache:
         return await self.get(workspace_id, await self.generation(workspace_id), user_id)
 
     async def put(self, workspace_id: str, generation: int, user_id: str, access: Access) -> None:
-        await self._cache.set(
-            _entry_key(workspace_id, generation, user_id), access.to_json(), CACHE_TTL_SECONDS
-        )
+        await self._entries.put(workspace_id, generation, access.to_json(), user_id)
 
     async def invalidate(self, workspace_id: str) -> None:
-        await self._cache.incr(_generation_key(workspace_id))
-
-
-def _generation_key(workspace_id: str) -> str:
-    return f"perm-gen:{workspace_id}"
-
-
-def _entry_key(workspace_id: str, generation: int, user_id: str) -> str:
-    return f"perm:{workspace_id}:{generation}:{user_id}"
+        await self._entries.invalidate(workspace_id)
