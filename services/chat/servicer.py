@@ -13,7 +13,7 @@ from services.chat.runner import TurnRunner
 from services.chat.turn import Turn, TurnOwner
 from services.runtime.access import require_user
 from services.runtime.errors import BadInput, NotFound, UpstreamUnavailable
-from services.runtime.ids import parse_id
+from services.runtime.ids import named_id
 from services.runtime.server import ServiceDeps, ServiceRegistration
 from services.runtime.types import ServicerContext
 
@@ -145,12 +145,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 
 
 def _turn_id(raw: str) -> str:
-    if not raw.strip():
-        raise BadInput("turnId is required", field="turnId")
-    turn_id = parse_id(raw)
-    if turn_id is None:
-        raise NotFound("turn not found")
-    return turn_id
+    return named_id(raw, field="turnId", not_found="turn not found")
 
 
 def _check_owner(owner: TurnOwner, turn_id: str) -> None:

@@ -28,7 +28,7 @@ from services.runtime.clock import utcnow
 from services.runtime.context import Principal
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, Conflict, NotFound
-from services.runtime.ids import new_id, parse_id
+from services.runtime.ids import named_id, new_id, parse_id
 from services.runtime.paging import Page, decode_page_token, encode_page_token, page_size
 
 SERVICE = "memory"
@@ -69,12 +69,7 @@ def _checked_message_id(new: NewMessage, field_prefix: str) -> str:
 
 
 def _conversation_id(raw: str) -> str:
-    if not raw.strip():
-        raise BadInput("conversation id is required", field="id")
-    canonical = parse_id(raw)
-    if canonical is None:
-        raise NotFound(CONVERSATION_NOT_FOUND)
-    return canonical
+    return named_id(raw, field="id", not_found=CONVERSATION_NOT_FOUND, label="conversation id")
 
 
 class MemoryService:

@@ -14,8 +14,8 @@ from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
 from services.runtime.backends import Cache
 from services.runtime.clients import Channels
 from services.runtime.context import Principal, require_principal
-from services.runtime.errors import BadInput, Forbidden, NotFound
-from services.runtime.ids import parse_id
+from services.runtime.errors import Forbidden, NotFound
+from services.runtime.ids import named_id, parse_id
 from services.runtime.permission_cache import Access, PermissionCache
 from services.runtime.plans import PLAN_NAMES, PLANS
 
@@ -122,9 +122,4 @@ def lacks_permission(role: str, permission: str) -> Forbidden:
 
 def canonical_workspace_id(workspace_id: str) -> str:
     """The id in its canonical form (what rows and cache keys use); a malformed one names no workspace."""
-    if not workspace_id.strip():
-        raise BadInput("workspace_id is required", field="workspace_id")
-    canonical = parse_id(workspace_id)
-    if canonical is None:
-        raise NotFound(WORKSPACE_NOT_FOUND)
-    return canonical
+    return named_id(workspace_id, field="workspace_id", not_found=WORKSPACE_NOT_FOUND)

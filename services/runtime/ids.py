@@ -7,6 +7,8 @@ import threading
 import time
 import uuid
 
+from services.runtime.errors import BadInput, NotFound
+
 _lock = threading.Lock()
 _last_ms = 0
 _last_seq = 0
@@ -43,6 +45,18 @@ def parse_id(value: str) -> str | None:
         return str(uuid.UUID(value.strip()))
     except ValueError:
         return None
+
+
+def named_id(value: str, *, field: str, not_found: str, label: str = "") -> str:
+    """The canonical id of something a caller names: BAD_USER_INPUT naming `field` (said as `label`, if
+    given) when blank, NOT_FOUND (`not_found`) when malformed — an id that cannot exist names nothing, like
+    one that does not exist."""
+    if not value.strip():
+        raise BadInput(f"{label or field} is required", field=field)
+    canonical = parse_id(value)
+    if canonical is None:
+        raise NotFound(not_found)
+    return canonical
 
 
 def new_id() -> str:
