@@ -97,11 +97,7 @@ class Turn:
                 return self.events[seq:]
             if self.finished:
                 return []
-            self._waiting += 1
-            try:
-                await asyncio.shield(self._changed)
-            finally:
-                self._waiting -= 1
+            await self.wait_changed()
 
     async def wait_changed(self) -> None:
         """Returns at the next new event or pending text (for the recorder, which does not flush)."""
