@@ -4,6 +4,7 @@ and by scripts/bench_startup_login.py."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,11 +20,26 @@ import httpx
 GEKO = Path(sys.executable).with_name("geko")
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on right now, below the kernel's ephemeral range: a port the OS hands
+    out for a `:0` bind (a child's own gRPC port, any client socket) can then never take it between this pick
+    and the child's listen."""
+    floor = _ephemeral_floor()
+    while True:
+        port = random.randrange(20_000, floor)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def geko_env(**settings: str) -> dict[str, str]:
