@@ -11,9 +11,10 @@ account for them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +38,8 @@ VIEW = "chat:view:own"
 WRITE = "chat:create"
 DELETE = "chat:delete"
 MAX_TURN_MESSAGES = 50
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,43 @@ def _checked_message_id(new: NewMessage, field_prefix: str) -> str:
             "content is required (only a cut or failed message may be empty)", field=f"{field_prefix}content"
         )
     return message_id
+
+
+def _message(principal: Principal, conversation: Conversation, message_id: str, new: NewMessage) -> Message:
+    """The message to store, created strictly after the conversation's last one, so that messages stored
+    in one call keep their order."""
+    previous = conversation.last_message_at
+    now = utcnow()
+    return Message(
+        id=message_id,
+        tenant_id=principal.tenant_id,
+        conversation_id=conversation.id,
+        role=new.role,
+        # PostgreSQL text cannot hold NUL; a model may still emit one. The rest of the answer is kept.
+        content=new.content.replace("\x00", ""),
+        model_id=new.model_id,
+        input_tokens=new.input_tokens,
+        output_tokens=new.output_tokens,
+        status=new.status,
+        turn_id=new.turn_id,
+        tool_call_id=new.tool_call_id,
+        tool_calls_json=new.tool_calls_json,
+        created_at=now if previous is None or now > previous else previous + timedelta(microseconds=1),
+    )
+
+
+async def _optimistically(store: Callable[[bool], Awaitable[T]], conflict: Conflict) -> T:
+    """`store(False)`, which lets the primary key find a message id stored already (a replay is rare, so
+    the common write saves the look-up), then — on a key conflict — `store(True)`, which looks the ids up
+    and answers stored messages; `conflict` when that meets a conflict too (a concurrent writer)."""
+    try:
+        return await store(False)
+    except IntegrityError:
+        pass
+    try:
+        return await store(True)
+    except IntegrityError:
+        raise conflict from None
 
 
 def _conversation_id(raw: str) -> str:
@@ -100,9 +140,11 @@ class MemoryService:
         if chosen is None:
             raise BadInput("conversation_id is not a UUID", field="conversation_id")
         async with self._db.transaction() as session:
-            conversation = await self._claim(
+            conversation, new = await self._claim(
                 session, principal, workspace_id, chosen, title=valid_title(title), create=True
             )
+            if new:
+                await self._insert(session, principal, conversation)
         return conversation
 
     async def _claim(
@@ -114,30 +156,37 @@ class MemoryService:
         *,
         title: str,
         create: bool,
-    ) -> Conversation:
-        """The caller's conversation `conversation_id` in the workspace, locked for writing; created (and
-        audited) when missing and `create` is set. Someone else's is a CONFLICT when creating (the id is
-        taken) and NOT_FOUND otherwise, as is a missing one."""
-        existing = await session.get(Conversation, conversation_id, with_for_update=True)
+    ) -> tuple[Conversation, bool]:
+        """The caller's conversation `conversation_id` in the workspace, locked for writing, and whether it
+        is new: when missing and `create` is set, a new one to store with `_insert`. Someone else's is a
+        CONFLICT when creating (the id is taken) and NOT_FOUND otherwise, as is a missing one."""
+        existing = await ConversationRepository(session).locked(conversation_id)
         if existing is not None:
             owner = (existing.tenant_id, existing.user_id, existing.workspace_id)
             if owner == (principal.tenant_id, principal.user_id, workspace_id):
-                return existing
+                return existing, False
             if create:
                 raise Conflict("conversation_id is taken", field="conversation_id")
         if not create:
             raise NotFound(CONVERSATION_NOT_FOUND)
+        now = utcnow()
         conversation = Conversation(
             id=conversation_id,
             tenant_id=principal.tenant_id,
             workspace_id=workspace_id,
             user_id=principal.user_id,
             title=title,
+            archived_at=None,
+            last_message_at=None,
+            created_at=now,
+            updated_at=now,
         )
-        session.add(conversation)
-        await session.flush()
+        return conversation, True
+
+    async def _insert(self, session: AsyncSession, principal: Principal, conversation: Conversation) -> None:
+        """Stores a new conversation from `_claim`, audited."""
+        await ConversationRepository(session).insert(conversation)
         await self._audit(session, principal, conversation, "CONVERSATION_CREATED")
-        return conversation
 
     async def get(self, conversation_id: str) -> Conversation:
         return (await self._owned(conversation_id, VIEW))[1]
@@ -199,26 +248,30 @@ class MemoryService:
         returned unchanged); sets an empty title from the first user message."""
         principal, found = await self._owned(conversation_id, WRITE)
         message_id = _checked_message_id(new, field_prefix="")
-        try:
+
+        async def store(look_up: bool) -> tuple[Message, Conversation]:
             async with self._db.transaction() as session:
-                conversation = await ConversationRepository(session).owned(
-                    tenant_id=principal.tenant_id,
-                    user_id=principal.user_id,
-                    conversation_id=found.id,
-                    lock=True,
-                )
-                if conversation is None:
+                conversation = await ConversationRepository(session).locked(found.id)
+                if conversation is None or (conversation.tenant_id, conversation.user_id) != (
+                    principal.tenant_id,
+                    principal.user_id,
+                ):
                     raise NotFound(CONVERSATION_NOT_FOUND)
-                message = await self._put(
-                    session, principal, conversation, message_id, new, field="message_id"
+                [message] = await self._put(
+                    session,
+                    principal,
+                    conversation,
+                    False,
+                    [(message_id, new, "message_id")],
+                    look_up=look_up,
                 )
-        except IntegrityError:
-            # Another conversation stored this id between our look-up and our insert (this conversation's
-            # own appends are serialised by its row lock, so they find the message instead).
-            if message_id:
-                raise Conflict("message_id is already used by another message", field="message_id") from None
-            raise
-        return message, conversation
+            return message, conversation
+
+        # Another conversation stored this id between the look-up and the insert (this conversation's
+        # own appends are serialised by its row lock, so they find the message instead).
+        return await _optimistically(
+            store, Conflict("message_id is already used by another message", field="message_id")
+        )
 
     async def append_turn(
         self,
@@ -239,87 +292,72 @@ class MemoryService:
             raise BadInput("conversation_id is not a UUID", field="conversation_id")
         if not 1 <= len(messages) <= MAX_TURN_MESSAGES:
             raise BadInput(f"give 1 to {MAX_TURN_MESSAGES} messages", field="messages")
-        message_ids = [_checked_message_id(new, f"messages[{index}].") for index, new in enumerate(messages)]
+        items = [
+            (_checked_message_id(new, f"messages[{index}]."), new, f"messages[{index}].message_id")
+            for index, new in enumerate(messages)
+        ]
         title = valid_title(title)
         principal = await self._access.require(workspace_id, WRITE)
         workspace_id = canonical_workspace_id(workspace_id)
 
-        async def store() -> tuple[list[Message], Conversation]:
+        async def store(look_up: bool) -> tuple[list[Message], Conversation]:
             async with self._db.transaction() as session:
-                conversation = await self._claim(
+                conversation, new = await self._claim(
                     session, principal, workspace_id, chosen, title=title, create=create
                 )
-                stored = [
-                    await self._put(
-                        session,
-                        principal,
-                        conversation,
-                        message_id,
-                        new,
-                        field=f"messages[{index}].message_id",
-                    )
-                    for index, (message_id, new) in enumerate(zip(message_ids, messages, strict=True))
-                ]
+                stored = await self._put(session, principal, conversation, new, items, look_up=look_up)
             return stored, conversation
 
-        try:
-            return await store()
-        except IntegrityError:
-            pass  # a concurrent call created the conversation or stored one of these ids: look again
-        try:
-            return await store()
-        except IntegrityError:
-            raise Conflict("a message id is already used by another message", field="messages") from None
+        # A concurrent call created the conversation or stored one of these ids: the second try sees it.
+        return await _optimistically(
+            store, Conflict("a message id is already used by another message", field="messages")
+        )
 
     async def _put(
         self,
         session: AsyncSession,
         principal: Principal,
         conversation: Conversation,
-        message_id: str,
-        new: NewMessage,
+        new_conversation: bool,
+        items: Sequence[tuple[str, NewMessage, str]],
         *,
-        field: str,
-    ) -> Message:
-        """Stores `new` in the (locked) conversation, or answers the message already stored under its id;
-        an id used in another conversation is a CONFLICT naming `field`."""
-        messages = MessageRepository(session)
-        if message_id:
-            existing = await messages.get(message_id)
+        look_up: bool,
+    ) -> list[Message]:
+        """Stores each (message id, message, field naming the id) in the locked conversation — a new one
+        (from `_claim`) is stored first —, or answers the message already stored under its id (looked up
+        when `look_up`: a first try leaves that to the primary key); an id used in another conversation is
+        a CONFLICT naming the field. Moves the conversation's activity times; an untitled one takes the
+        first user message's."""
+        repository = MessageRepository(session)
+        ids = [message_id for message_id, _, _ in items if message_id]
+        known = await repository.by_ids(ids) if look_up and ids else {}
+        stored: list[Message] = []
+        fresh: list[Message] = []
+        has_user_message = False
+        for message_id, new, field in items:
+            existing = known.get(message_id) if message_id else None
             if existing is not None:
                 if existing.conversation_id != conversation.id:
                     raise Conflict("message_id is already used by another message", field=field)
-                return existing
-        if (
-            new.role == "user"
-            and not conversation.title
-            and not await messages.has_user_message(conversation.id)
-        ):
-            conversation.title = title_from_message(new.content)
-        # Strictly after the previous message, so that messages stored in one call keep their order.
-        previous = conversation.last_message_at
-        now = utcnow()
-        created_at = now if previous is None or now > previous else previous + timedelta(microseconds=1)
-        message = Message(
-            id=message_id or new_id(),
-            tenant_id=principal.tenant_id,
-            conversation_id=conversation.id,
-            role=new.role,
-            # PostgreSQL text cannot hold NUL; a model may still emit one. The rest of the answer is kept.
-            content=new.content.replace("\x00", ""),
-            model_id=new.model_id,
-            input_tokens=new.input_tokens,
-            output_tokens=new.output_tokens,
-            status=new.status,
-            turn_id=new.turn_id,
-            tool_call_id=new.tool_call_id,
-            tool_calls_json=new.tool_calls_json,
-            created_at=created_at,
-        )
-        session.add(message)
-        conversation.last_message_at = conversation.updated_at = created_at
-        await session.flush()
-        return message
+                has_user_message |= existing.role == "user"
+                stored.append(existing)
+                continue
+            if new.role == "user" and not conversation.title and not has_user_message:
+                if new_conversation or not await repository.has_user_message(conversation.id):
+                    conversation.title = title_from_message(new.content)
+                has_user_message = True
+            message = _message(principal, conversation, message_id or new_id(), new)
+            conversation.last_message_at = conversation.updated_at = message.created_at
+            known[message.id] = message
+            stored.append(message)
+            fresh.append(message)
+        if new_conversation:
+            await self._insert(session, principal, conversation)
+        elif fresh:
+            await ConversationRepository(session).touch(conversation)
+        if fresh:
+            await repository.insert(fresh)
+        return stored
 
     async def messages(self, conversation_id: str, *, size: int, token: str) -> Page[Message]:
         _, conversation = await self._owned(conversation_id, VIEW)

@@ -3,14 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.models.base import Base
 from db.models.memory import Conversation, Message
 from services.runtime.errors import BadInput
 
 _STALE_TOKEN = "page_token no longer points at a listed item; start again from the first page"
+# The hot path (a chat turn's AppendMessages) writes with Core statements on the bare tables: the ORM's
+# unit of work (flush, identity map, refresh) cost several times the SQL itself. Its objects are built by
+# hand and never join the session.
+CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+# Built once: building a statement costs more than running it on SQLite.
+_LOCK_CONVERSATION = select(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("id")).with_for_update()
+_TOUCH_CONVERSATION = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(
+        title=bindparam("title"),
+        updated_at=bindparam("updated_at"),
+        last_message_at=bindparam("last_message_at"),
+    )
+)
+_INSERT_CONVERSATION = insert(CONVERSATIONS)
+_MESSAGES_BY_ID = select(MESSAGES).where(MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_MESSAGES = insert(MESSAGES)
+
+
+def _values(entity: Base, table: Table) -> dict[str, Any]:
+    """The column values of an object that never joins a session, for a Core INSERT."""
+    return {column.key: getattr(entity, column.key) for column in table.columns}
 
 
 class ConversationRepository:
@@ -29,6 +67,27 @@ class ConversationRepository:
         if lock:
             query = query.with_for_update()
         return (await self._session.scalars(query)).one_or_none()
+
+    async def locked(self, conversation_id: str) -> Conversation | None:
+        """The conversation (anyone's: the caller checks the owner), locked until the transaction ends; a
+        detached object."""
+        row = (await self._session.execute(_LOCK_CONVERSATION, {"id": conversation_id})).mappings().first()
+        return None if row is None else Conversation(**row)
+
+    async def insert(self, conversation: Conversation) -> None:
+        await self._session.execute(_INSERT_CONVERSATION, _values(conversation, CONVERSATIONS))
+
+    async def touch(self, conversation: Conversation) -> None:
+        """Writes the fields a new message changes: its title, `updated_at` and `last_message_at`."""
+        await self._session.execute(
+            _TOUCH_CONVERSATION,
+            {
+                "conversation_id": conversation.id,
+                "title": conversation.title,
+                "updated_at": conversation.updated_at,
+                "last_message_at": conversation.last_message_at,
+            },
+        )
 
     async def listed(
         self,
@@ -78,8 +137,14 @@ class MessageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def get(self, message_id: str) -> Message | None:
-        return await self._session.get(Message, message_id)
+    async def by_ids(self, message_ids: Sequence[str]) -> dict[str, Message]:
+        """The stored messages among `message_ids` (in any conversation), by id; detached objects."""
+        rows = (await self._session.execute(_MESSAGES_BY_ID, {"ids": list(message_ids)})).mappings()
+        return {row["id"]: Message(**row) for row in rows}
+
+    async def insert(self, messages: Sequence[Message]) -> None:
+        """Stores new messages (objects never added to the session) in one statement."""
+        await self._session.execute(_INSERT_MESSAGES, [_values(message, MESSAGES) for message in messages])
 
     async def has_user_message(self, conversation_id: str) -> bool:
         query = select(Message.id).where(Message.conversation_id == conversation_id, Message.role == "user")
