@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.models.billing import UNLIMITED, CostTracking, Quota, Reservation, TokenUsage
+from db.models.billing import UNLIMITED, TokenUsage
 from db.seed import PLAN_QUOTAS
+from services.billing.statements import QUOTA_COLUMNS, QUOTAS, RESERVATIONS, Statements, statements
 from services.runtime.database import Database
 from services.runtime.errors import Conflict, NotFound, QuotaExceeded
 from services.runtime.ids import new_id
@@ -48,12 +48,6 @@ def turn_cost(input_tokens: int, output_tokens: int, input_per_1k: int, output_p
     return (input_tokens * input_per_1k + output_tokens * output_per_1k) // 1000
 
 
-def _within(
-    used: SQLColumnExpression[int], limit: SQLColumnExpression[int], amount: int
-) -> ColumnElement[bool]:
-    return or_(limit == UNLIMITED, used + amount <= limit)
-
-
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Whose quota a call reads. `plan` is None when the caller cannot know it (a service delivering for a
@@ -65,9 +59,38 @@ class Caller:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaState:
+    """A quota row as a transaction's last statement read or left it (fields in `QUOTA_COLUMNS` order)."""
+
+    id: str
+    tenant_id: str
+    workspace_id: str
+    plan: str
+    tokens_limit: int
+    tokens_used: int
+    tokens_reserved: int
+    requests_limit: int
+    requests_used: int
+    reset_at: datetime
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> QuotaState:
+        return cls(*row)  # type: ignore[call-arg]
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A reservation as ReserveTokens answers it."""
+
+    id: str
+    tokens: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Settled:
     record: TokenUsage
-    quota: Quota
+    quota: QuotaState
     duplicate: bool
 
 
@@ -76,72 +99,79 @@ class Ledger:
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self.sql: Statements = statements(database.dialect)  # also the sweep's
 
-    async def _current_quota(self, session: AsyncSession, caller: Caller, now: datetime) -> Quota:
-        """The workspace's quota row for this month: created from the plan on first use, counts reset (and
-        limits refreshed from the plan) once its window has passed or the plan changed."""
-        terms = PLAN_QUOTAS[caller.plan or "free"]
-        insert = pg_insert if self._database.dialect == "postgresql" else sqlite_insert
-        await session.execute(
-            insert(Quota)
-            .values(
-                id=new_id(),
-                tenant_id=caller.tenant_id,
-                workspace_id=caller.workspace_id,
-                plan=caller.plan or "free",
-                tokens_limit=terms.tokens_limit,
-                requests_limit=terms.requests_limit,
-                tokens_used=0,
-                tokens_reserved=0,
-                requests_used=0,
-                reset_at=next_month_start(now),
-                created_at=now,
-                updated_at=now,
+    async def _current_quota(self, conn: AsyncConnection, caller: Caller, now: datetime) -> QuotaState:
+        """The workspace's quota row for this month, locked: created from the plan on first use, counts reset
+        (and limits refreshed from the plan) once its window has passed or the plan changed."""
+        row = (await conn.execute(self.sql.lock_quota, {"workspace": caller.workspace_id})).first()
+        if row is None:
+            terms = PLAN_QUOTAS[caller.plan or "free"]
+            await conn.execute(
+                self.sql.insert_quota,
+                {
+                    "id": new_id(),
+                    "tenant_id": caller.tenant_id,
+                    "workspace_id": caller.workspace_id,
+                    "plan": caller.plan or "free",
+                    "tokens_limit": terms.tokens_limit,
+                    "requests_limit": terms.requests_limit,
+                    "tokens_used": 0,
+                    "tokens_reserved": 0,
+                    "requests_used": 0,
+                    "reset_at": next_month_start(now),
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
-            .on_conflict_do_nothing(index_elements=["workspace_id"])
-        )
-        quota = (
-            await session.execute(
-                select(Quota).where(Quota.workspace_id == caller.workspace_id).with_for_update()
-            )
-        ).scalar_one()
+            row = (await conn.execute(self.sql.lock_quota, {"workspace": caller.workspace_id})).one()
+        quota = QuotaState.of(row)
         if quota.tenant_id != caller.tenant_id:
             raise NotFound("workspace not found")
-        await self.expire_held(session, quota, now)
+        _, quota = await self.expire_held(conn, quota, now)
+        changes: dict[str, Any] = {}
         if quota.reset_at <= now:
-            quota.tokens_used = quota.requests_used = 0
-            quota.reset_at = next_month_start(now)
+            changes.update(tokens_used=0, requests_used=0, reset_at=next_month_start(now))
         if caller.plan is not None and quota.plan != caller.plan:
-            quota.plan = caller.plan
-            quota.tokens_limit, quota.requests_limit = terms.tokens_limit, terms.requests_limit
-        await session.flush()
-        return quota
-
-    async def expire_held(self, session: AsyncSession, quota: Quota, now: datetime) -> int:
-        """Gives back the reservations of `quota`'s (locked) workspace past their expiry; how many. Run
-        whenever a quota is read, so a crashed turn never blocks the limit even between sweeps."""
-        expired = (
-            (
-                await session.execute(
-                    select(Reservation).where(
-                        Reservation.workspace_id == quota.workspace_id,
-                        Reservation.status == "held",
-                        Reservation.expires_at <= now,
-                    )
-                )
+            terms = PLAN_QUOTAS[caller.plan]
+            changes.update(
+                plan=caller.plan, tokens_limit=terms.tokens_limit, requests_limit=terms.requests_limit
             )
-            .scalars()
-            .all()
-        )
-        if expired:
-            for reservation in expired:
-                await self.give_back(session, reservation, "expired", now)
-            await session.refresh(quota)
-        return len(expired)
+        if not changes:
+            return quota
+        changed = update(QUOTAS).where(QUOTAS.c.id == quota.id).values(updated_at=now, **changes)
+        return QuotaState.of((await conn.execute(changed.returning(*QUOTA_COLUMNS))).one())
 
-    async def quota(self, caller: Caller) -> Quota:
+    async def expire_held(
+        self, conn: AsyncConnection, quota: QuotaState, now: datetime
+    ) -> tuple[int, QuotaState]:
+        """Gives back the reservations of `quota`'s (locked) workspace past their expiry: how many, and the
+        quota after. Run whenever a quota is read, so a crashed turn never blocks the limit even between
+        sweeps; one indexed query when there are none."""
+        where = {"workspace": quota.workspace_id, "now": now}
+        expired = (await conn.execute(self.sql.expired, where)).all()
+        if not expired:
+            return 0, quota
+        await conn.execute(self.sql.expire, where)
+        this_month = month_start(now)
+        return len(expired), await self._give_back(
+            conn,
+            quota.workspace_id,
+            tokens=sum(row.tokens for row in expired),
+            # A request reserved in an earlier month is not returned: that month's counts were reset.
+            requests=sum(1 for row in expired if row.created_at >= this_month),
+        )
+
+    async def _give_back(
+        self, conn: AsyncConnection, workspace_id: str, *, tokens: int, requests: int
+    ) -> QuotaState:
+        returned = {"workspace": workspace_id, "tokens": tokens, "requests": requests}
+        return QuotaState.of((await conn.execute(self.sql.give_back, returned)).one())
+
+    async def quota(self, caller: Caller) -> QuotaState:
         async with self._database.transaction() as session:
-            return await self._current_quota(session, caller, datetime.now(UTC))
+            conn = await session.connection()
+            return await self._current_quota(conn, caller, datetime.now(UTC))
 
     async def reserve(
         self,
@@ -152,27 +182,36 @@ class Ledger:
         key: str,
         upgrade_url: str,
         model_free_cap: int = 0,
-    ) -> tuple[Reservation, Quota]:
+    ) -> tuple[Hold, QuotaState]:
         """Holds `estimate` tokens and one request, or raises QUOTA_EXCEEDED with nothing held; the same key
         answers the same reservation. On the free plan a positive `model_free_cap` also bounds the model's
-        tokens this month (committed + held + estimate)."""
+        tokens this month (committed + held + estimate). The reservation row goes in first (its key's
+        conflict tells a retry apart); a refusal after it rolls the whole transaction back."""
         now = datetime.now(UTC)
         async with self._database.transaction() as session:
-            quota = await self._current_quota(session, caller, now)
-            existing = (
-                await session.execute(select(Reservation).where(Reservation.idempotency_key == key))
-            ).scalar_one_or_none()
-            if existing is not None:
-                if existing.tenant_id != caller.tenant_id or existing.workspace_id != caller.workspace_id:
-                    raise NotFound("reservation not found")
-                if existing.status != "held":
-                    # A settled turn's key: answering its old reservation would let a new call run unbilled.
-                    raise Conflict(
-                        "this turn id was already used by a finished turn", field="idempotency_key"
-                    )
-                return existing, quota
+            conn = await session.connection()
+            quota = await self._current_quota(conn, caller, now)
+            hold = Hold(new_id(), estimate, now + RESERVATION_TTL)
+            inserted = await conn.execute(
+                self.sql.insert_reservation,
+                {
+                    "id": hold.id,
+                    "tenant_id": caller.tenant_id,
+                    "workspace_id": caller.workspace_id,
+                    "user_id": user_id,
+                    "model_id": model_id,
+                    "tokens": estimate,
+                    "idempotency_key": key,
+                    "status": "held",
+                    "expires_at": hold.expires_at,
+                    "created_at": now,
+                },
+            )
+            if inserted.first() is None:
+                return await self._existing(conn, caller, key), quota
             if model_free_cap > 0 and quota.plan == "free":
-                used = await self._model_tokens(session, quota.workspace_id, model_id, now)
+                # The new reservation is held already: it is this turn's estimate.
+                used = await self._model_tokens(conn, quota.workspace_id, model_id, now) - estimate
                 if used + estimate > model_free_cap:
                     raise QuotaExceeded(
                         f"the free plan allows {model_free_cap} tokens of {model_id} a month: {used} are "
@@ -180,21 +219,10 @@ class Ledger:
                         upgrade_url=upgrade_url,
                         reason="MODEL_FREE_CAP",
                     )
-            held = await session.execute(
-                update(Quota)
-                .where(
-                    Quota.id == quota.id,
-                    _within(Quota.tokens_used + Quota.tokens_reserved, Quota.tokens_limit, estimate),
-                    _within(Quota.requests_used, Quota.requests_limit, 1),
-                )
-                .values(
-                    tokens_reserved=Quota.tokens_reserved + estimate,
-                    requests_used=Quota.requests_used + 1,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if held.rowcount != 1:  # type: ignore[attr-defined]
+            held = (
+                await conn.execute(self.sql.hold, {"quota_id": quota.id, "tokens": estimate, "now": now})
+            ).first()
+            if held is None:
                 tokens_full = quota.tokens_limit != UNLIMITED and (
                     quota.tokens_used + quota.tokens_reserved + estimate > quota.tokens_limit
                 )
@@ -205,93 +233,61 @@ class Ledger:
                     upgrade_url=upgrade_url,
                     reason="TOKENS" if tokens_full else "REQUESTS",
                 )
-            reservation = Reservation(
-                id=new_id(),
-                tenant_id=caller.tenant_id,
-                workspace_id=caller.workspace_id,
-                user_id=user_id,
-                model_id=model_id,
-                tokens=estimate,
-                idempotency_key=key,
-                status="held",
-                expires_at=now + RESERVATION_TTL,
-            )
-            session.add(reservation)
-            await session.flush()
-            await session.refresh(quota)
-            return reservation, quota
+            return hold, QuotaState.of(held)
 
-    @staticmethod
-    async def _model_tokens(session: AsyncSession, workspace_id: str, model_id: str, now: datetime) -> int:
+    async def _existing(self, conn: AsyncConnection, caller: Caller, key: str) -> Hold:
+        """The reservation a key already has, when it is the caller's workspace's and still held."""
+        existing = (await conn.execute(self.sql.reservation_by_key, {"key": key})).one()
+        if existing.tenant_id != caller.tenant_id or existing.workspace_id != caller.workspace_id:
+            raise NotFound("reservation not found")
+        if existing.status != "held":
+            # A settled turn's key: answering its old reservation would let a new call run unbilled.
+            raise Conflict("this turn id was already used by a finished turn", field="idempotency_key")
+        return Hold(existing.id, existing.tokens, existing.expires_at)
+
+    async def _model_tokens(
+        self, conn: AsyncConnection, workspace_id: str, model_id: str, now: datetime
+    ) -> int:
         """The workspace's tokens of one model this month: committed plus held. Exact only under the quota
         row's lock (every reserve and commit of the workspace takes it first), which the caller holds."""
-        start = month_start(now)
-        committed = await session.scalar(
-            select(func.coalesce(func.sum(TokenUsage.input_tokens + TokenUsage.output_tokens), 0)).where(
-                TokenUsage.workspace_id == workspace_id,
-                TokenUsage.model_id == model_id,
-                TokenUsage.used_at >= start,
-                TokenUsage.used_at < next_month_start(now),
-            )
+        model = {"workspace": workspace_id, "model": model_id}
+        committed = await conn.scalar(
+            self.sql.model_committed, {**model, "start": month_start(now), "end": next_month_start(now)}
         )
-        held = await session.scalar(
-            select(func.coalesce(func.sum(Reservation.tokens), 0)).where(
-                Reservation.workspace_id == workspace_id,
-                Reservation.model_id == model_id,
-                Reservation.status == "held",
-            )
-        )
+        held = await conn.scalar(self.sql.model_held, model)
         return int(committed or 0) + int(held or 0)
 
-    async def give_back(
-        self, session: AsyncSession, reservation: Reservation, status: str, now: datetime
-    ) -> None:
-        """Returns a held reservation's tokens, and unless committed its request, to the quota. A request
-        reserved in an earlier month is not returned: that month's counts were already reset."""
-        same_month = reservation.created_at >= month_start(now)
-        returned_requests = 1 if status != "committed" and same_month else 0
-        await session.execute(
-            update(Quota)
-            .where(Quota.workspace_id == reservation.workspace_id)
-            .values(
-                tokens_reserved=Quota.tokens_reserved - reservation.tokens,
-                requests_used=Quota.requests_used - returned_requests,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        reservation.status = status
-
-    async def _owned_reservation(
-        self, session: AsyncSession, tenant_id: str, reservation_id: str
-    ) -> Reservation:
-        reservation = (
-            await session.execute(
-                select(Reservation)
-                .where(Reservation.id == reservation_id, Reservation.tenant_id == tenant_id)
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        if reservation is None:
-            raise NotFound("reservation not found")
-        return reservation
-
     async def reservation_owner(self, tenant_id: str, reservation_id: str) -> tuple[str, str]:
-        """The (workspace id, user id) a reservation of the tenant was made for; NOT_FOUND otherwise."""
-        async with self._database.session() as session:
-            reservation = await self._owned_reservation(session, tenant_id, reservation_id)
-            return reservation.workspace_id, reservation.user_id
+        """The (workspace id, user id) a reservation of the tenant was made for; NOT_FOUND otherwise. Read
+        before the settling transaction because the price of a commit depends on the workspace, and asking
+        for it inside would hold the write lock over a call."""
+        async with self._database.engine.connect() as conn:
+            owner = (
+                await conn.execute(
+                    self.sql.reservation_owner, {"reservation": reservation_id, "tenant": tenant_id}
+                )
+            ).first()
+        if owner is None:
+            raise NotFound("reservation not found")
+        return owner.workspace_id, owner.user_id
 
-    async def release(self, caller: Caller, reservation_id: str) -> Quota:
+    async def release(self, caller: Caller, reservation_id: str) -> QuotaState:
         """Idempotent: only a held reservation gives anything back. `caller` is the reservation's workspace:
         its quota row is locked first, the order every path takes (no deadlock with a reserve or a sweep)."""
         now = datetime.now(UTC)
         async with self._database.transaction() as session:
-            quota = await self._current_quota(session, caller, now)
-            reservation = await self._owned_reservation(session, caller.tenant_id, reservation_id)
-            if reservation.status == "held":
-                await self.give_back(session, reservation, "released", now)
-                await session.refresh(quota)
-            return quota
+            conn = await session.connection()
+            quota = await self._current_quota(conn, caller, now)
+            of_tenant = {"reservation": reservation_id, "tenant": caller.tenant_id}
+            held = (await conn.execute(self.sql.settle_held, {**of_tenant, "new_status": "released"})).first()
+            if held is None:
+                if (await conn.execute(self.sql.reservation_exists, of_tenant)).first() is None:
+                    raise NotFound("reservation not found")
+                return quota
+            same_month = held.created_at >= month_start(now)
+            return await self._give_back(
+                conn, held.workspace_id, tokens=held.tokens, requests=int(same_month)
+            )
 
     async def commit(
         self,
@@ -307,78 +303,71 @@ class Ledger:
         currency: str,
         used_at: datetime,
     ) -> Settled:
-        """Settles a turn once per key; a reservation that expired or is gone still records the usage."""
+        """Settles a turn once per key; a reservation that expired or is gone still records the usage. The
+        ledger row goes in first (its key's conflict tells a replay apart, and only replays of the same key
+        ever wait on it), then the quota row is locked as on every path."""
         now = datetime.now(UTC)
+        row = {
+            "id": new_id(),
+            "tenant_id": caller.tenant_id,
+            "workspace_id": caller.workspace_id,
+            "user_id": user_id,
+            "model_id": model_id,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cost_micros": cost_micros,
+            "currency": currency,
+            "idempotency_key": key,
+            "used_at": used_at,
+            "created_at": now,
+        }
         async with self._database.transaction() as session:
-            previous = (
-                await session.execute(select(TokenUsage).where(TokenUsage.idempotency_key == key))
-            ).scalar_one_or_none()
-            if previous is not None:
+            conn = await session.connection()
+            inserted = await conn.execute(self.sql.insert_usage, row)
+            if inserted.first() is None:
+                previous = (
+                    await session.execute(select(TokenUsage).where(TokenUsage.idempotency_key == key))
+                ).scalar_one()
                 if previous.tenant_id != caller.tenant_id:
                     raise NotFound("usage not found")
-                return Settled(previous, await self._current_quota(session, caller, now), duplicate=True)
-            quota = await self._current_quota(session, caller, now)
-            request_counted = False
+                return Settled(previous, await self._current_quota(conn, caller, now), duplicate=True)
+            quota = await self._current_quota(conn, caller, now)
+            held_tokens, request_counted = 0, False
             if reservation_id:
-                reservation = await self._owned_reservation(session, caller.tenant_id, reservation_id)
-                if reservation.status == "held":
-                    await self.give_back(session, reservation, "committed", now)
-                    request_counted = True
-                else:
-                    reservation.status = "committed"
-            await session.execute(
-                update(Quota)
-                .where(Quota.id == quota.id)
-                .values(
-                    tokens_used=Quota.tokens_used + input_tokens + output_tokens,
-                    requests_used=Quota.requests_used + (0 if request_counted else 1),
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
+                of_tenant = {"reservation": reservation_id, "tenant": caller.tenant_id}
+                held = (
+                    await conn.execute(self.sql.settle_held, {**of_tenant, "new_status": "committed"})
+                ).first()
+                if held is not None:
+                    # Its tokens leave the reserved count; its request, counted at reserve, stays.
+                    held_tokens, request_counted = held.tokens, True
+                elif (
+                    await conn.execute(self.sql.set_status, {**of_tenant, "new_status": "committed"})
+                ).rowcount != 1:
+                    raise NotFound("reservation not found")
+            settled = await conn.execute(
+                self.sql.settle,
+                {
+                    "quota_id": quota.id,
+                    "held": held_tokens,
+                    "tokens": input_tokens + output_tokens,
+                    "requests": 0 if request_counted else 1,
+                    "now": now,
+                },
             )
-            record = TokenUsage(
-                id=new_id(),
-                tenant_id=caller.tenant_id,
-                workspace_id=caller.workspace_id,
-                user_id=user_id,
-                model_id=model_id,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cost_micros=cost_micros,
-                currency=currency,
-                idempotency_key=key,
-                used_at=used_at,
-                created_at=now,
+            await conn.execute(
+                self.sql.track_cost,
+                {
+                    "id": new_id(),
+                    "tenant_id": caller.tenant_id,
+                    "workspace_id": caller.workspace_id,
+                    "month": month_key(used_at),
+                    "total_cost_micros": cost_micros,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
-            session.add(record)
-            await self._track_cost(session, caller, month_key(used_at), cost_micros, now)
-            await session.flush()
-            await session.refresh(quota)
-            return Settled(record, quota, duplicate=False)
-
-    async def _track_cost(
-        self, session: AsyncSession, caller: Caller, month: str, cost_micros: int, now: datetime
-    ) -> None:
-        insert = pg_insert if self._database.dialect == "postgresql" else sqlite_insert
-        await session.execute(
-            insert(CostTracking)
-            .values(
-                id=new_id(),
-                tenant_id=caller.tenant_id,
-                workspace_id=caller.workspace_id,
-                month=month,
-                total_cost_micros=0,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["workspace_id", "month"])
-        )
-        await session.execute(
-            update(CostTracking)
-            .where(and_(CostTracking.workspace_id == caller.workspace_id, CostTracking.month == month))
-            .values(total_cost_micros=CostTracking.total_cost_micros + cost_micros, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+            return Settled(TokenUsage(**row), QuotaState.of(settled.one()), duplicate=False)
 
     async def usage(
         self, tenant_id: str, workspace_id: str, start: datetime, user_id: str
@@ -405,19 +394,18 @@ async def sweep_expired(database: Database, now: datetime | None = None) -> int:
     async with database.session() as session:
         workspaces = list(
             await session.scalars(
-                select(Reservation.workspace_id)
-                .where(Reservation.status == "held", Reservation.expires_at <= moment)
+                select(RESERVATIONS.c.workspace_id)
+                .where(RESERVATIONS.c.status == "held", RESERVATIONS.c.expires_at <= moment)
                 .distinct()
             )
         )
     swept = 0
     for workspace_id in workspaces:
         async with database.transaction() as session:
+            conn = await session.connection()
             quota = (
-                await session.execute(
-                    select(Quota).where(Quota.workspace_id == workspace_id).with_for_update(skip_locked=True)
-                )
-            ).scalar_one_or_none()
+                await conn.execute(ledger.sql.lock_quota_unless_locked, {"workspace": workspace_id})
+            ).first()
             if quota is not None:
-                swept += await ledger.expire_held(session, quota, moment)
+                swept += (await ledger.expire_held(conn, QuotaState.of(quota), moment))[0]
     return swept

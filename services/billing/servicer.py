@@ -7,10 +7,18 @@ import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from db.models.billing import UNLIMITED, Quota, TokenUsage
+from db.models.billing import UNLIMITED, TokenUsage
 from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from geko.model.v1 import model_pb2, model_pb2_grpc
-from services.billing.ledger import WARNING_RATIO, Caller, Ledger, month_key, month_start, turn_cost
+from services.billing.ledger import (
+    WARNING_RATIO,
+    Caller,
+    Ledger,
+    QuotaState,
+    month_key,
+    month_start,
+    turn_cost,
+)
 from services.billing.sweeper import SWEEP_SECONDS, ReservationSweeper
 from services.runtime.access import WorkspaceAccess, canonical_workspace_id, require_user
 from services.runtime.context import require_principal
@@ -36,7 +44,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self._service_metadata = service_metadata(deps.settings)
         self._ledger = Ledger(deps.database)
 
-    def _quota_message(self, quota: Quota) -> billing_pb2.Quota:
+    def _quota_message(self, quota: QuotaState) -> billing_pb2.Quota:
         token_ratio = _ratio(quota.tokens_used, quota.tokens_limit)
         request_ratio = _ratio(quota.requests_used, quota.requests_limit)
         return billing_pb2.Quota(
