@@ -1,7 +1,8 @@
-"""The embedded mode: every service and the gateway in one process, still talking gRPC over loopback.
+"""The embedded mode: every service and the gateway in one process, calling each other in-process.
 
 `run_embedded(settings)` migrates and seeds the database, hosts the seven services in one gRPC server on a
-loopback port (every `<service>_addr` points at it) with their outbox relay, creates the first admin on a
+loopback port (every `<service>_addr` points at it; with `local_calls`, the default, the process's own calls
+skip that socket: runtime/local_calls.py) with their outbox relay, creates the first admin on a
 first start, and serves the gateway over HTTP. Leaving the block shuts down in order: gateway, relay, gRPC
 server (with grace), then the database and cache. `geko up`, the admin commands and tests all use it.
 """
@@ -74,6 +75,7 @@ async def run_embedded(settings: Settings) -> AsyncIterator[Platform]:
             )
             await server.start(f"127.0.0.1:{grpc_port}")
             stack.push_async_callback(server.stop)
+            server.serve_locally(deps.channels)  # the services and the gateway skip the loopback socket
             # Started after the server (it delivers to audit over gRPC), stopped before it (LIFO).
             relay = OutboxRelay(deps.database, deps.channels, settings, SERVICES)
             await relay.start()

@@ -9,7 +9,7 @@ the caller passes its own, the authorization of the principal it acts for. A fai
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -18,6 +18,9 @@ from services.runtime.context import current_principal, current_request_id, new_
 from services.runtime.errors import from_rpc_error
 from services.runtime.settings import SERVICES, Settings
 from services.runtime.types import Metadata
+
+if TYPE_CHECKING:  # local_calls builds on this module
+    from services.runtime.local_calls import LocalRoutes
 
 StubT = TypeVar("StubT")
 
@@ -111,12 +114,22 @@ async def _converted(call: Any) -> AsyncIterator[Any]:
 
 
 class Channels:
-    """Lazily opened channels, one per address, shared by every stub in the process; `close()` on exit."""
+    """Lazily opened channels, one per address, shared by every stub in the process; `close()` on exit.
+
+    Services that a server in this process hosts, once it published them with `serve_locally`, are called
+    in-process (local_calls.py) with the same contract and behaviour, without the socket.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[tuple[str, Callable[..., Any]], Any] = {}
+        self._local: dict[str, LocalRoutes] = {}
+
+    def serve_locally(self, routes: LocalRoutes) -> None:
+        """From now on, stubs for the services `routes` hosts call them in-process."""
+        self._local.update(dict.fromkeys(routes.services, routes))
+        self._stubs.clear()
 
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
@@ -134,11 +147,18 @@ class Channels:
         key = (service, stub_cls)
         cached: StubT | None = self._stubs.get(key)
         if cached is None:
-            cached = self._stubs[key] = stub_cls(self.channel(self.settings.service_addr(service)))
+            address = self.settings.service_addr(service)
+            routes = self._local.get(proto_service_name(service))
+            if routes is None:
+                channel = self.channel(address)
+            else:  # duck-types what generated stubs call on a channel
+                local = routes.channel(lambda: self.channel(address), self.settings.grpc_deadline_seconds)
+                channel = cast(grpc.aio.Channel, local)
+            cached = self._stubs[key] = stub_cls(channel)
         return cached
 
     async def close(self) -> None:
-        channels, self._channels, self._stubs = list(self._channels.values()), {}, {}
+        channels, self._channels, self._stubs, self._local = list(self._channels.values()), {}, {}, {}
         for channel in channels:
             await channel.close()
 

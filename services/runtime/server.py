@@ -6,6 +6,7 @@ Either way a service only provides a `ServiceRegistration` built from the shared
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from services.runtime.backends import Backends, create_backends
 from services.runtime.clients import Channels
 from services.runtime.database import Database
 from services.runtime.interceptors import ServerInterceptor
+from services.runtime.local_calls import LocalRoutes
 from services.runtime.logging import get_logger
 from services.runtime.secrets import SecretBox, load_secret_key
 from services.runtime.settings import Settings
@@ -96,9 +98,10 @@ class GrpcServer:
         self.registrations = tuple(registrations)
         self.settings = settings
         self.health = health.aio.HealthServicer()
-        self._server = grpc.aio.server(
-            interceptors=[ServerInterceptor(token_verifier)], options=SERVER_OPTIONS
-        )
+        interceptor = ServerInterceptor(token_verifier)
+        self._server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
+        # The same methods behind the same interceptor, for callers in this process (`serve_locally`).
+        self.local_routes = LocalRoutes(self.service_names, interceptor)
         self.port: int | None = None
 
     @property
@@ -109,6 +112,7 @@ class GrpcServer:
         """Bind `address` (`127.0.0.1:0` picks a free port), start serving and mark every service SERVING."""
         for registration in self.registrations:
             registration.add_to_server(registration.servicer, self._server)
+            self.local_routes.add(registration.servicer, registration.add_to_server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
         reflection.enable_server_reflection(
@@ -127,14 +131,20 @@ class GrpcServer:
         log.info("grpc_server_started", address=address, port=port, services=list(self.service_names))
         return port
 
+    def serve_locally(self, channels: Channels) -> None:
+        """Callers using `channels` reach this server's services in-process, when `local_calls` is on."""
+        if self.settings.local_calls:
+            channels.serve_locally(self.local_routes)
+
     async def stop(self, grace: float | None = None) -> None:
         """Stop the services' background work, report NOT_SERVING (so balancers stop sending), then let
-        in-flight RPCs finish within `grace`."""
+        in-flight RPCs (in-process ones too) finish within `grace`."""
         for registration in reversed(self.registrations):
             if registration.stop is not None:
                 await registration.stop()
         await self.health.enter_graceful_shutdown()
-        await self._server.stop(self.settings.grpc_grace_seconds if grace is None else grace)
+        grace = self.settings.grpc_grace_seconds if grace is None else grace
+        await asyncio.gather(self._server.stop(grace), self.local_routes.close(grace))
         log.info("grpc_server_stopped", port=self.port)
 
     async def wait_for_termination(self) -> None:

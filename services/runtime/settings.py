@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     grpc_host: str = Field("127.0.0.1", description="Bind address of `geko serve <service>`")
     grpc_deadline_seconds: float = Field(10.0, description="Deadline of every internal gRPC call")
     grpc_grace_seconds: float = Field(5.0, description="Time in-flight RPCs get on shutdown")
+    local_calls: bool = Field(
+        True,
+        description="Services hosted in the same process call each other directly, without a socket "
+        "(the protobuf contract, interceptors, deadlines and errors are the same)",
+    )
 
     auth_addr: str = Field("127.0.0.1:50051", description="host:port of the auth service")
     workspace_addr: str = Field("127.0.0.1:50052", description="host:port of the workspace service")
