@@ -127,20 +127,22 @@ class AuditService:
         async with lock:
             for attempt in range(APPEND_ATTEMPTS):
                 try:
-                    await self._append(entries)
+                    # A redelivery is rare: the first try leaves recorded ids to the primary key.
+                    await self._append(entries, look_up=attempt > 0)
                     return
                 except IntegrityError:
-                    # An id recorded meanwhile (then `_append` skips it next time), or a taken seq.
+                    # An id recorded already (then `_append` skips it next time), or a taken seq.
                     log.info("audit_append_retry", first_event_id=entries[0].id, attempt=attempt + 1)
         raise Conflict("the audit log is busy, try again")
 
-    async def _append(self, entries: Sequence[NewEntry]) -> None:
+    async def _append(self, entries: Sequence[NewEntry], *, look_up: bool) -> None:
+        """Appends `entries` but those recorded before (looked up when `look_up`) or earlier in them."""
         async with self._database.transaction() as session:
             repository = AuditRepository(session)
             tenant_ids = sorted({entry.tenant_id for entry in entries})
             if self._database.dialect == "postgresql":
                 await repository.lock_chains(tenant_ids)
-            recorded = await repository.existing_ids([entry.id for entry in entries])
+            recorded = await repository.existing_ids([entry.id for entry in entries]) if look_up else set()
             heads = {tenant: await repository.head(tenant) or (0, GENESIS_HASH) for tenant in tenant_ids}
             rows: list[AuditLog] = []
             for entry in entries:

@@ -1,12 +1,13 @@
 """`OutboxRelay`: delivers a process's outbox rows to their recipients, at least once and never lost.
 
-Each round claims the rows that are due (a short transaction that leases them: `available_at` moves a lease
-ahead; PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, so relays in several processes never take the same
-row), delivers them without holding any lock (in the embedded mode the recipient writes to the same SQLite
-file), then marks each delivered or failed. A failed row is retried with exponential backoff (capped at
-`MAX_BACKOFF`); a row whose lease ran out (its relay died mid-delivery) is claimed again. Recipients are
-idempotent (audit by the row's id, billing by the commit's idempotency key), so a second delivery records
-nothing new. Delivered rows are pruned after `RETENTION`.
+Each round claims the rows that are due (one UPDATE … RETURNING that leases them: `available_at` moves a
+lease ahead; PostgreSQL picks them with `FOR UPDATE SKIP LOCKED`, so relays in several processes never take
+the same row), delivers them without holding any lock (in the embedded mode the recipient writes to the same
+SQLite file), then marks each delivered or failed (one UPDATE when all went through). A round that claimed
+less than a full batch took every due row, so the drain ends there without another claim. A failed row is
+retried with exponential backoff (capped at `MAX_BACKOFF`); a row whose lease ran out (its relay died
+mid-delivery) is claimed again. Recipients are idempotent (audit by the row's id, billing by the commit's
+idempotency key), so a second delivery records nothing new. Delivered rows are pruned after `RETENTION`.
 
 Each topic has one sender in the relay's dispatch table, all authenticated with the platform's service token:
 "audit" → `AuditService.BatchRecord` (the claimed rows in one call, one transaction), "usage" →
@@ -21,16 +22,16 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 
 from db.models.outbox import OutboxEvent
 from geko.audit.v1 import audit_pb2, audit_pb2_grpc
 from geko.billing.v1 import billing_pb2_grpc
 from services.events.audit import AUDIT_TOPIC, audit_event_message
-from services.events.outbox import Waiter, register_waiter, unregister_waiter
+from services.events.outbox import OUTBOX, Waiter, register_waiter, unregister_waiter
 from services.events.usage import USAGE_TOPIC, usage_commit_request
 from services.runtime.clients import Channels
 from services.runtime.clock import utcnow
@@ -53,7 +54,46 @@ PRUNE_INTERVAL = timedelta(hours=1)
 # down, refusing our identity, timing out) would fail them all, so the batch stops and waits.
 ROW_ERRORS = frozenset({ErrorCode.BAD_USER_INPUT, ErrorCode.NOT_FOUND, ErrorCode.CONFLICT})
 
+# Without a wake-up the relay still looks every this often: for rows another process wrote for the services
+# it delivers, and leases of a relay that died. Its own failed rows wake it when their backoff ends.
+SAFETY_POLL_SECONDS = 5.0
+
 log = get_logger(__name__)
+
+
+def _claim_statement(outbox: Table, *, skip_locked: bool) -> Any:
+    """Leases up to BATCH_SIZE due rows of the given services and topics, in id order, and returns them."""
+    due = (
+        select(outbox.c.id)
+        .where(
+            outbox.c.service.in_(bindparam("services", expanding=True)),
+            outbox.c.topic.in_(bindparam("topics", expanding=True)),
+            outbox.c.delivered_at.is_(None),
+            outbox.c.available_at <= bindparam("now"),
+        )
+        .order_by(outbox.c.id)
+        .limit(BATCH_SIZE)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(outbox)
+        .where(outbox.c.id.in_(due.scalar_subquery()))
+        .values(available_at=bindparam("lease_until"))
+        .returning(outbox.c.id, outbox.c.topic, outbox.c.payload, outbox.c.attempts)
+    )
+
+
+# Built once per dialect (building a statement costs more than running it on SQLite).
+_CLAIM = {
+    "sqlite": _claim_statement(OUTBOX, skip_locked=False),
+    "postgresql": _claim_statement(OUTBOX, skip_locked=True),
+}
+_MARK_DELIVERED = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(delivered_at=bindparam("delivered_at"), last_error=None)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +131,8 @@ class OutboxRelay:
     """Delivers the outbox rows of `services` (those hosted by this process) until stopped.
 
     `start()` runs it in the background: it drains at once, then whenever a commit adds rows of its services
-    (services.events.outbox wakes it) and every `poll_seconds` (rows whose backoff or lease ran out).
+    (services.events.outbox wakes it), when the backoff of a row it failed ends, and every `poll_seconds`
+    (rows written by another process, leases that ran out).
     """
 
     def __init__(
@@ -101,7 +142,7 @@ class OutboxRelay:
         settings: Settings,
         services: Sequence[str],
         *,
-        poll_seconds: float = 1.0,
+        poll_seconds: float = SAFETY_POLL_SECONDS,
     ) -> None:
         self._database = database
         self._channels = channels
@@ -114,6 +155,8 @@ class OutboxRelay:
             USAGE_TOPIC: _Sender(self._commit_usage, 1),
         }
         self._drain_lock = asyncio.Lock()
+        # The earliest end of a backoff this relay set: its rows are due then, whatever the poll.
+        self._retry_at: datetime | None = None
         self._waiter: Waiter | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -143,13 +186,15 @@ class OutboxRelay:
         """Delivers every row due now; the number delivered. Rows that fail wait for their backoff."""
         delivered = 0
         async with self._drain_lock:
+            if self._retry_at is not None and self._retry_at <= utcnow():
+                self._retry_at = None  # those rows are due now: claimed below (a new failure sets it again)
             while True:
                 claimed = await self._claim()
                 if not claimed:
                     return delivered
                 count, interrupted = await self._deliver(claimed)
                 delivered += count
-                if interrupted:
+                if interrupted or len(claimed) < BATCH_SIZE:
                     return delivered
 
     async def prune(self, *, older_than: timedelta = RETENTION) -> int:
@@ -177,29 +222,25 @@ class OutboxRelay:
                 log.exception("outbox_relay_round_failed")
             if self._stopping:
                 return
+            timeout = self._poll_seconds
+            if self._retry_at is not None:
+                timeout = min(timeout, max((self._retry_at - utcnow()).total_seconds(), 0.0))
             with suppress(TimeoutError):
-                await asyncio.wait_for(waiter.event.wait(), timeout=self._poll_seconds)
+                await asyncio.wait_for(waiter.event.wait(), timeout=timeout)
 
     async def _claim(self) -> list[_Claimed]:
         now = utcnow()
-        query = (
-            select(OutboxEvent)
-            .where(
-                OutboxEvent.service.in_(self._services),
-                OutboxEvent.topic.in_(self._senders),
-                OutboxEvent.delivered_at.is_(None),
-                OutboxEvent.available_at <= now,
-            )
-            .order_by(OutboxEvent.id)
-            .limit(BATCH_SIZE)
-        )
-        if self._database.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+        parameters = {
+            "services": list(self._services),
+            "topics": list(self._senders),
+            "now": now,
+            "lease_until": now + LEASE,
+        }
         async with self._database.transaction() as session:
-            rows = list(await session.scalars(query))
-            for row in rows:
-                row.available_at = now + LEASE
-            return [_Claimed(row.id, row.topic, dict(row.payload), row.attempts) for row in rows]
+            rows = (await session.execute(_CLAIM[self._database.dialect], parameters)).all()
+        claimed = [_Claimed(row.id, row.topic, dict(row.payload), row.attempts) for row in rows]
+        claimed.sort(key=lambda row: row.id)  # RETURNING keeps no order
+        return claimed
 
     async def _deliver(self, claimed: list[_Claimed]) -> tuple[int, bool]:
         """Sends `claimed`, topic by topic in order; (how many went through, whether a recipient is down)."""
@@ -267,13 +308,10 @@ class OutboxRelay:
         now = utcnow()
         async with self._database.transaction() as session:
             if delivered:
-                await session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.id.in_(delivered))
-                    .values(delivered_at=now, last_error=None)
-                )
+                await session.execute(_MARK_DELIVERED, {"ids": delivered, "delivered_at": now})
             for failure in failures:
                 retry_at = now + backoff(failure.row.attempts + 1)
+                self._retry_at = min(self._retry_at or retry_at, retry_at)
                 await session.execute(
                     update(OutboxEvent)
                     .where(OutboxEvent.id == failure.row.id)
