@@ -123,7 +123,7 @@ class MemoryService:
         conversation_id = _conversation_id(raw_id)
         principal = require_user()
         async with self._db.session() as session:
-            conversation = await ConversationRepository(session).owned(
+            conversation = await ConversationRepository(session).visible(
                 tenant_id=principal.tenant_id, user_id=principal.user_id, conversation_id=conversation_id
             )
         if conversation is None:
@@ -216,7 +216,7 @@ class MemoryService:
         new_title = valid_title(title) if title is not None else None
         async with self._db.transaction() as session:
             conversation = await ConversationRepository(session).owned(
-                tenant_id=principal.tenant_id, user_id=principal.user_id, conversation_id=found.id, lock=True
+                tenant_id=principal.tenant_id, user_id=principal.user_id, conversation_id=found.id
             )
             if conversation is None:
                 raise NotFound(CONVERSATION_NOT_FOUND)
@@ -236,7 +236,7 @@ class MemoryService:
         async with self._db.transaction() as session:
             repository = ConversationRepository(session)
             conversation = await repository.owned(
-                tenant_id=principal.tenant_id, user_id=principal.user_id, conversation_id=found.id, lock=True
+                tenant_id=principal.tenant_id, user_id=principal.user_id, conversation_id=found.id
             )
             if conversation is None:
                 raise NotFound(CONVERSATION_NOT_FOUND)

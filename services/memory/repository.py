@@ -41,9 +41,20 @@ _TOUCH_CONVERSATION = (
         last_message_at=bindparam("last_message_at"),
     )
 )
+_OWNED_CONVERSATION = select(CONVERSATIONS).where(
+    CONVERSATIONS.c.id == bindparam("id"),
+    CONVERSATIONS.c.tenant_id == bindparam("tenant_id"),
+    CONVERSATIONS.c.user_id == bindparam("user_id"),
+)
 _INSERT_CONVERSATION = insert(CONVERSATIONS)
 _MESSAGES_BY_ID = select(MESSAGES).where(MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT_MESSAGES = insert(MESSAGES)
+_NEWEST_MESSAGES = (
+    select(MESSAGES)
+    .where(MESSAGES.c.conversation_id == bindparam("conversation_id"))
+    .order_by(MESSAGES.c.created_at.desc(), MESSAGES.c.id.desc())
+    .limit(bindparam("limit"))
+)
 
 
 def _values(entity: Base, table: Table) -> dict[str, Any]:
@@ -55,18 +66,21 @@ class ConversationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def owned(
-        self, *, tenant_id: str, user_id: str, conversation_id: str, lock: bool = False
-    ) -> Conversation | None:
-        """The conversation when it belongs to this user of this tenant; None otherwise (NOT_FOUND)."""
+    async def owned(self, *, tenant_id: str, user_id: str, conversation_id: str) -> Conversation | None:
+        """The conversation when it belongs to this user of this tenant, locked and in the session (to be
+        changed or deleted); None otherwise (NOT_FOUND)."""
         query = select(Conversation).where(
             Conversation.id == conversation_id,
             Conversation.tenant_id == tenant_id,
             Conversation.user_id == user_id,
         )
-        if lock:
-            query = query.with_for_update()
-        return (await self._session.scalars(query)).one_or_none()
+        return (await self._session.scalars(query.with_for_update())).one_or_none()
+
+    async def visible(self, *, tenant_id: str, user_id: str, conversation_id: str) -> Conversation | None:
+        """`owned` for reading (every chat turn that continues a conversation asks): a detached object."""
+        parameters = {"id": conversation_id, "tenant_id": tenant_id, "user_id": user_id}
+        row = (await self._session.execute(_OWNED_CONVERSATION, parameters)).mappings().first()
+        return None if row is None else Conversation(**row)
 
     async def locked(self, conversation_id: str) -> Conversation | None:
         """The conversation (anyone's: the caller checks the owner), locked until the transaction ends; a
@@ -171,9 +185,8 @@ class MessageRepository:
         return rows.all(), total
 
     async def newest(self, conversation_id: str, limit: int) -> list[Message]:
-        """The conversation's newest `limit` messages, oldest first."""
-        query = select(Message).where(Message.conversation_id == conversation_id)
-        rows = await self._session.scalars(
-            query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
-        )
-        return list(reversed(rows.all()))
+        """The conversation's newest `limit` messages, oldest first (detached objects: a chat turn's context
+        is read on every turn that continues a conversation)."""
+        parameters = {"conversation_id": conversation_id, "limit": limit}
+        rows = (await self._session.execute(_NEWEST_MESSAGES, parameters)).mappings().all()
+        return [Message(**row) for row in reversed(rows)]
