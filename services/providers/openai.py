@@ -30,7 +30,7 @@ from services.providers.errors import error_for_event, stream_cut
 from services.providers.sse import iter_sse
 from services.providers.transport import (
     as_object,
-    body_lines,
+    body_chunks,
     decode_object,
     drain,
     make_client,
@@ -57,7 +57,7 @@ class OpenAIChatAdapter:
             self._client, self._config, self._url, headers=headers, json=body
         ) as response:
             state = _StreamState()
-            events = iter_sse(body_lines(response))
+            events = iter_sse(body_chunks(response))
             async for event in events:
                 if event.data == "[DONE]":
                     for last in state.end():

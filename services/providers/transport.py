@@ -4,21 +4,37 @@ pooled connection the upstream already closed, and a response whose failures arr
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json as jsonlib
+import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import httpx
+import orjson
 
 from services.providers.base import ProviderConfig
 from services.providers.errors import error_for_status, error_for_transport, malformed_answer
+from services.providers.records import Records
 
 # Below the idle timeouts upstreams close connections after (uvicorn 5 s, most proxies 60 s and more), so a
 # pooled connection is dropped by us before the server drops it under a new request.
 KEEPALIVE_EXPIRY_SECONDS = 4.0
 # How long a stream's tail is awaited after its last event before the connection is given up instead.
 DRAIN_SECONDS = 1.0
+
+
+def _settle_sniffio() -> None:
+    """httpcore asks `import sniffio` which async library runs, 4 times per streamed turn (each lock it sets
+    up, each response it closes). sniffio is not installed (asyncio needs none), so each ask was a failed
+    import that searched all of sys.path again: ~50 µs of CPU each on a busy host. Recording it as absent
+    makes the same ImportError immediate; an installed sniffio is left alone."""
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+
+
+_settle_sniffio()
 
 
 def timeout_for(config: ProviderConfig) -> httpx.Timeout:
@@ -65,13 +81,28 @@ async def open_response(
         await response.aclose()
 
 
-async def body_lines(response: httpx.Response) -> AsyncIterator[str]:
-    """The response body line by line; a timeout or a lost connection part-way raises the mapped error."""
+async def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The response body as it arrives (any content encoding undone), in the pieces the server sent; a timeout
+    or a lost connection part-way raises the mapped error. Bytes, not text: see `services.providers.sse`."""
+    # Without a content encoding the raw bytes are the body: that skips httpx's decoder layer per chunk.
+    chunks = response.aiter_bytes() if "content-encoding" in response.headers else response.aiter_raw()
     try:
-        async for line in response.aiter_lines():
-            yield line
+        async for chunk in chunks:
+            yield chunk
     except httpx.TransportError as error:
         raise error_for_transport(error, started=True) from None
+
+
+async def body_lines(response: httpx.Response) -> AsyncIterator[str]:
+    """The response body line by line (NDJSON), without line endings; the last line may lack one. Lines end
+    at LF, CR or CRLF only, and bytes that are not UTF-8 read as U+FFFD."""
+    lines = Records(b"\n")
+    async for chunk in body_chunks(response):
+        for line in lines.feed(chunk):
+            yield line.decode("utf-8", "replace")
+    last, rest = lines.end()
+    for line in [*last, rest] if rest else last:
+        yield line.decode("utf-8", "replace")
 
 
 async def drain(rest: AsyncIterator[object]) -> None:
@@ -93,11 +124,17 @@ async def read_json(response: httpx.Response) -> dict[str, Any]:
 
 
 def decode_object(data: str | bytes) -> dict[str, Any]:
-    """One JSON object (a body, an SSE `data` field, an NDJSON line); anything else is a malformed answer."""
+    """One JSON object (a body, an SSE `data` field, an NDJSON line); anything else is a malformed answer.
+    orjson reads it (once per streamed event, so its speed counts); what only the standard library accepts
+    (NaN, lone surrogates, UTF-16 bodies) is read by it, so no answer is refused that was accepted before.
+    One difference stays: orjson reads an integer beyond 64 bits as a float, which no token count is."""
     try:
-        value = jsonlib.loads(data)
-    except ValueError:
-        raise malformed_answer() from None
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:
+            value = jsonlib.loads(data)
+        except ValueError:
+            raise malformed_answer() from None
     if not isinstance(value, dict):
         raise malformed_answer()
     return value
