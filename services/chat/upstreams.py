@@ -1,7 +1,9 @@
 """Provider adapters for the routes the model service hands out, sharing one pooled HTTP client.
 
 The route's key arrives sealed (services.runtime.secrets.SecretBox) and is opened only here, right before use;
-adapters are kept per (kind, base URL, key) so a busy route reuses its connections.
+adapters are kept per (kind, base URL, key) so a busy route reuses its connections. They are keyed by a digest
+of the opened key, not of the sealed text: sealing is randomised (the model service seals the platform keys
+afresh for every ResolveModel), so a sealed-text key never hit and kept one adapter per turn forever.
 """
 
 from __future__ import annotations
@@ -42,15 +44,13 @@ class Upstreams:
         kind = _KINDS.get(route.kind)
         if kind is None:
             raise ValueError(f"unknown provider kind {route.kind}")
-        key_id = hashlib.sha256(route.sealed_api_key).hexdigest() if route.sealed_api_key else ""
+        api_key = (
+            self._secret_box.decrypt(route.sealed_api_key.decode()).decode() if route.sealed_api_key else None
+        )
+        key_id = hashlib.sha256(api_key.encode()).hexdigest() if api_key is not None else ""
         cache_key = (kind, route.base_url, key_id)
         adapter = self._adapters.get(cache_key)
         if adapter is None:
-            api_key = (
-                self._secret_box.decrypt(route.sealed_api_key.decode()).decode()
-                if route.sealed_api_key
-                else None
-            )
             config = ProviderConfig(
                 kind=kind, base_url=route.base_url, api_key=api_key, read_timeout=READ_TIMEOUT_SECONDS
             )

@@ -1,0 +1,33 @@
+"""Provider adapters are shared per (kind, base URL, key), whatever the sealing of the key looks like."""
+
+from __future__ import annotations
+
+from cryptography.fernet import Fernet
+
+from geko.model.v1 import model_pb2
+from services.chat.upstreams import Upstreams
+from services.runtime.secrets import SecretBox
+
+BASE_URL = "https://api.example.test/v1"
+
+
+def route(box: SecretBox, key: str, base_url: str = BASE_URL) -> model_pb2.ProviderRoute:
+    """A route as ResolveModel hands it out: the key sealed afresh (Fernet is randomised)."""
+    return model_pb2.ProviderRoute(
+        kind=model_pb2.PROVIDER_KIND_OPENAI, base_url=base_url, sealed_api_key=box.encrypt(key).encode()
+    )
+
+
+async def test_a_key_sealed_afresh_for_every_turn_reuses_one_adapter() -> None:
+    box = SecretBox(Fernet.generate_key())
+    upstreams = Upstreams(box)
+    try:
+        first, second = route(box, "sk-one"), route(box, "sk-one")
+        assert first.sealed_api_key != second.sealed_api_key
+        assert upstreams.adapter(first) is upstreams.adapter(second)
+        assert upstreams.adapter(route(box, "sk-two")) is not upstreams.adapter(first)
+        assert upstreams.adapter(route(box, "sk-one", "https://other.example.test/v1")) is not (
+            upstreams.adapter(first)
+        )
+    finally:
+        await upstreams.aclose()
