@@ -65,8 +65,9 @@ async def open_response(
     json: Any,
 ) -> AsyncIterator[httpx.Response]:
     """POST `json` and yield the response, its body not yet read; a status >= 400 raises the mapped error
-    instead. Leaving the block closes the response, and with it the connection when the body is unfinished —
-    which is how closing an adapter's stream reaches the upstream."""
+    instead, and so does a timeout or a lost connection while the block reads the body. Leaving the block
+    closes the response, and with it the connection when the body is unfinished — which is how closing an
+    adapter's stream reaches the upstream."""
     request = client.build_request("POST", url, headers=headers, json=json, timeout=timeout_for(config))
     response = await _send(client, request)
     try:
@@ -76,21 +77,20 @@ async def open_response(
             except httpx.TransportError:
                 body = b""
             raise error_for_status(response.status_code, body, response.headers, api_key=config.api_key)
-        yield response
+        try:
+            yield response
+        except httpx.TransportError as error:
+            raise error_for_transport(error, started=True) from None
     finally:
         await response.aclose()
 
 
-async def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The response body as it arrives (any content encoding undone), in the pieces the server sent; a timeout
-    or a lost connection part-way raises the mapped error. Bytes, not text: see `services.providers.sse`."""
+def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The response body as it arrives (any content encoding undone), in the pieces the server sent: httpx's
+    own iterator, no layer of ours per chunk (read it inside `open_response`, which maps its failures). Bytes,
+    not text: see `services.providers.sse`."""
     # Without a content encoding the raw bytes are the body: that skips httpx's decoder layer per chunk.
-    chunks = response.aiter_bytes() if "content-encoding" in response.headers else response.aiter_raw()
-    try:
-        async for chunk in chunks:
-            yield chunk
-    except httpx.TransportError as error:
-        raise error_for_transport(error, started=True) from None
+    return response.aiter_bytes() if "content-encoding" in response.headers else response.aiter_raw()
 
 
 async def body_lines(response: httpx.Response) -> AsyncIterator[str]:
