@@ -168,9 +168,12 @@ class TurnRunner:
             announce()
             item = await first
             if item is not None:
-                await self._take(turn, outcome, item)
+                # A reader woken by a token (it was idle) sends it before the next ones pile up.
+                if self._take(turn, outcome, item):
+                    await asyncio.sleep(0)
                 async for item in stream:
-                    await self._take(turn, outcome, item)
+                    if self._take(turn, outcome, item):
+                        await asyncio.sleep(0)
         finally:
             if not first.done():
                 first.cancel()
@@ -181,13 +184,13 @@ class TurnRunner:
                 await aclose()
 
     @staticmethod
-    async def _take(turn: Turn, outcome: Outcome, item: Any) -> None:
+    def _take(turn: Turn, outcome: Outcome, item: Any) -> bool:
+        """Files one streamed item; True when an idle reader was woken by it (plain, not a coroutine: it runs
+        for every token)."""
         if isinstance(item, TextDelta):
             outcome.parts.append(item.text)
-            if turn.add_text(item.text):
-                # A reader was idle: let it send this first token before the next ones pile up.
-                await asyncio.sleep(0)
-        elif isinstance(item, ToolCallDelta):
+            return turn.add_text(item.text)
+        if isinstance(item, ToolCallDelta):
             call = item.call
             turn.emit(
                 chat_pb2.ChatEvent(
@@ -198,6 +201,7 @@ class TurnRunner:
             )
         elif isinstance(item, StreamEnd):
             outcome.end = item
+        return False
 
     async def _settle(
         self,
