@@ -18,6 +18,7 @@ from services.auth.signing_keys import SigningKeyRing
 from services.runtime.emails import normalize_email
 from services.runtime.errors import BadInput, NotFound
 from services.runtime.ids import parse_id
+from services.runtime.plan_cache import PlanCache
 from services.runtime.plans import PLANS
 from services.runtime.server import ServiceDeps
 
@@ -75,7 +76,9 @@ async def create_user(
 
 
 async def set_plan(deps: ServiceDeps, tenant: str, plan: str) -> TenantRow:
-    """Sets the plan of a tenant named by its id or by the email of one of its users."""
+    """Sets the plan of a tenant named by its id or by the email of one of its users; every service's cached
+    plan of the tenant is dropped right after the commit (services/runtime/plan_cache.py: how far that
+    reaches from another process)."""
     plan = plan.strip().lower()
     if plan not in PLANS:
         raise BadInput(f"plan must be one of {', '.join(PLANS)}", field="plan")
@@ -83,6 +86,7 @@ async def set_plan(deps: ServiceDeps, tenant: str, plan: str) -> TenantRow:
         repository = AuthRepository(session)
         found = await _find_tenant(repository, tenant)
         await repository.set_plan(found.id, plan)
+    await PlanCache(deps.backends.cache).invalidate(found.id)
     return TenantRow(id=found.id, name=found.name, plan=plan)
 
 

@@ -2,7 +2,8 @@
 
 Workspace permissions are the workspace service's to decide (over gRPC, with the caller's token forwarded);
 provider connections and tenant models are tenant resources, so changing them needs the tenant-level role
-owner or admin carried by the caller's token; the tenant's plan comes from `AuthService.GetMe`.
+owner or admin carried by the caller's token; the tenant's plan comes from `AuthService.GetMe`, through the
+plan cache (services/runtime/plan_cache.py).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from geko.auth.v1 import auth_pb2, auth_pb2_grpc
 from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
 from services.runtime.backends import Cache
 from services.runtime.clients import Channels
-from services.runtime.context import Principal, require_principal
+from services.runtime.context import Principal, current_principal, require_principal
 from services.runtime.errors import Forbidden, NotFound
 from services.runtime.ids import named_id, parse_id
 from services.runtime.permission_cache import Access, PermissionCache
+from services.runtime.plan_cache import PlanCache
 from services.runtime.plans import PLAN_NAMES, PLANS
 
 TENANT_ADMIN_ROLES = frozenset({"owner", "admin"})
@@ -57,11 +59,12 @@ class WorkspaceAccess:
 
     With the process's cache, a caller's own standing is read from the workspace service's permission cache
     first (services/runtime/permission_cache.py); only a miss, a non-member or a question about someone else
-    costs a call."""
+    costs a call. Likewise the tenant's plan (services/runtime/plan_cache.py)."""
 
     def __init__(self, channels: Channels, cache: Cache | None = None) -> None:
         self._channels = channels
         self._permissions = PermissionCache(cache) if cache is not None else None
+        self._plans = PlanCache(cache) if cache is not None else None
 
     async def _cached(self, workspace_id: str, principal: Principal) -> Access | None:
         """The caller's own cached standing, when the cache holds a membership of their tenant."""
@@ -110,7 +113,19 @@ class WorkspaceAccess:
         return MemberAccess(role=answer.role, permissions=frozenset(answer.permissions))
 
     async def tenant_plan(self) -> str:
-        """The plan of the caller's tenant: free, pro or paygo."""
+        """The plan of the caller's tenant: free, pro or paygo. A cached plan is the one GetMe gave under the
+        tenant's current generation; a caller without a tenant asks GetMe, which answers as it always did."""
+        principal = current_principal.get()
+        if self._plans is None or principal is None or not principal.tenant_id:
+            return await self._plan_from_auth()
+        generation = await self._plans.generation(principal.tenant_id)
+        plan = await self._plans.get(principal.tenant_id, generation)
+        if plan is None:
+            plan = await self._plan_from_auth()
+            await self._plans.put(principal.tenant_id, generation, plan)
+        return plan
+
+    async def _plan_from_auth(self) -> str:
         me = await self._channels.stub("auth", auth_pb2_grpc.AuthServiceStub).GetMe(auth_pb2.GetMeRequest())
         return PLAN_NAMES.get(me.user.tenant.plan, "free")
 
