@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from db.models.model import MODEL_TYPES, ModelCatalog, ModelPrice
 from services.events.audit import AuditAction, record_audit
+from services.model.catalog_cache import CatalogCache
 from services.model.installs_repository import InstallsRepository
-from services.model.prices import DEFAULT_CURRENCY, check_currency, check_price
+from services.model.prices import DEFAULT_CURRENCY, MODEL_NOT_FOUND, check_currency, check_price
 from services.model.repository import CatalogQuery, ModelRepository
 from services.runtime.access import require_tenant_admin, require_user
 from services.runtime.clock import utcnow
@@ -24,7 +25,6 @@ from services.runtime.plans import PLANS
 
 SERVICE = "model"
 MAX_NAME_LENGTH = 255
-MODEL_NOT_FOUND = "model not found"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +72,11 @@ async def views(repository: ModelRepository, tenant_id: str, rows: Sequence[Mode
 
 
 class CatalogService:
-    def __init__(self, database: Database) -> None:
+    """Lists and changes catalog rows; a change commits, then drops the cached catalog (catalog_cache.py)."""
+
+    def __init__(self, database: Database, catalog: CatalogCache) -> None:
         self._db = database
+        self._catalog = catalog
 
     async def list(self, query: CatalogQuery, *, after_id: str, limit: int) -> list[ModelView]:
         tenant_id = require_user().tenant_id
@@ -142,7 +145,8 @@ class CatalogService:
                 resource_id=row.id,
                 details={"name": name, "connection_id": connection.id, "min_plan": new.min_plan},
             )
-            return ModelView(row, price, installed=False)
+        await self._catalog.invalidate()
+        return ModelView(row, price, installed=False)
 
     async def update(self, model_id: str, changes: ModelChanges) -> ModelView:
         principal = require_tenant_admin()
@@ -188,7 +192,9 @@ class CatalogService:
                     resource_id=row.id,
                     details={"changed": changed},
                 )
-            return (await views(repository, principal.tenant_id, [row]))[0]
+            view = (await views(repository, principal.tenant_id, [row]))[0]
+        await self._catalog.invalidate()
+        return view
 
 
 async def _visible_model(repository: ModelRepository, tenant_id: str, model_id: str) -> ModelCatalog:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.model import PROVIDER_KINDS, ModelCatalog, ProviderConnection
 from services.events.audit import AuditAction, record_audit
+from services.model.catalog_cache import CatalogCache
 from services.model.repository import ModelRepository, duplicates_as_conflict
 from services.runtime.access import require_tenant_admin
 from services.runtime.database import Database
@@ -96,10 +97,20 @@ def check_kind(kind: str) -> str:
 
 
 class ConnectionService:
-    def __init__(self, database: Database, secret_box: SecretBox, settings: Settings) -> None:
+    """Connections, and the routes to call models by. A write commits, then drops the cached catalog
+    (catalog_cache.py), whose entries carry their model's connection."""
+
+    def __init__(
+        self, database: Database, secret_box: SecretBox, settings: Settings, catalog: CatalogCache
+    ) -> None:
         self._db = database
         self._box = secret_box
         self._settings = settings
+        self._catalog = catalog
+        self._keyed = keyed_platform_providers(settings)
+        # Settings are fixed for the process: each platform route is sealed once, so a turn pays no
+        # encryption and chat gets the same sealed text on every turn.
+        self._platform_routes: dict[str, Route] = {}
 
     async def create(self, *, kind: str, name: str, base_url: str, api_key: str) -> ProviderConnection:
         principal = require_tenant_admin()
@@ -107,7 +118,9 @@ class ConnectionService:
         name = check_connection_name(name)
         base_url = check_base_url(base_url)
         with duplicates_as_conflict(NAME_TAKEN, "name"):
-            return await self._add(principal.tenant_id, kind, name, base_url, api_key)
+            row = await self._add(principal.tenant_id, kind, name, base_url, api_key)
+        await self._catalog.invalidate()
+        return row
 
     async def _add(
         self, tenant_id: str, kind: str, name: str, base_url: str, api_key: str
@@ -163,7 +176,8 @@ class ConnectionService:
                 if changed:
                     await session.flush()
                     await self._audit(session, AuditAction.PROVIDER_CONNECTION_UPDATED, row, changed=changed)
-                return row
+        await self._catalog.invalidate()
+        return row
 
     async def delete(self, connection_id: str) -> None:
         principal = require_tenant_admin()
@@ -176,21 +190,28 @@ class ConnectionService:
                 )
             await self._audit(session, AuditAction.PROVIDER_CONNECTION_DELETED, row)
             await repository.delete_connection(row)
+        await self._catalog.invalidate()
 
     def keyed_platform_providers(self) -> frozenset[str]:
-        return keyed_platform_providers(self._settings)
+        return self._keyed
 
-    async def route(self, repository: ModelRepository, model: ModelCatalog) -> Route:
-        """Where to call `model`: its tenant connection, else the platform default for its provider."""
+    def route(self, model: ModelCatalog, connection: ProviderConnection | None) -> Route:
+        """Where to call `model`: its tenant connection (as loaded with it), else the platform default for
+        its provider."""
         if model.connection_id is not None:
-            connection = await repository.connection(model.tenant_id or "", model.connection_id)
             if connection is None:
                 raise InternalError("the model's provider connection is gone")
             sealed = (connection.api_key_encrypted or "").encode("ascii")
             return Route(connection.kind, connection.base_url, sealed)
-        default = platform_route(self._settings, model.provider)
+        route = self._platform_routes.get(model.provider)
+        if route is None:
+            route = self._platform_routes[model.provider] = self._platform_route(model.provider)
+        return route
+
+    def _platform_route(self, provider: str) -> Route:
+        default = platform_route(self._settings, provider)
         if default is None:
-            raise InternalError(f"no platform connection for provider {model.provider!r}")
+            raise InternalError(f"no platform connection for provider {provider!r}")
         kind, base_url, key = default
         secret = key.get_secret_value() if key is not None else ""
         sealed = self._box.encrypt(secret).encode("ascii") if secret else b""

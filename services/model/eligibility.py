@@ -16,10 +16,13 @@ from enum import StrEnum
 
 from db.models.model import ModelCatalog
 from services.model.catalog import ModelView, views
+from services.model.catalog_cache import CatalogCache
 from services.model.connections import ConnectionService, Route
-from services.model.repository import ModelRepository
+from services.model.installs_repository import InstallsRepository
+from services.model.repository import ModelRepository, visible_to
 from services.model.workspace_models import Setting, Settings, WorkspaceModelService
 from services.runtime.access import WorkspaceAccess, canonical_workspace_id, plan_rank, require_user
+from services.runtime.clock import utcnow
 from services.runtime.database import Database
 from services.runtime.errors import BadInput, NotFound
 
@@ -80,17 +83,22 @@ def reason_for(
 
 
 class EligibilityService:
+    """`list` reads the database (the models page); `resolve`, on every chat turn, reads the cached catalog
+    (catalog_cache.py) and asks the database only whether a local model is installed."""
+
     def __init__(
         self,
         database: Database,
         access: WorkspaceAccess,
         workspace_models: WorkspaceModelService,
         connections: ConnectionService,
+        catalog: CatalogCache,
     ) -> None:
         self._db = database
         self._access = access
         self._workspace_models = workspace_models
         self._connections = connections
+        self._catalog = catalog
 
     async def list(self, workspace_id: str, user_id: str) -> list[Eligibility]:
         workspace_id = canonical_workspace_id(workspace_id)
@@ -118,18 +126,22 @@ class EligibilityService:
             self._access.tenant_plan(),
             self._workspace_models.settings(workspace_id),
         )
-        async with self._db.session() as session:
-            repository = ModelRepository(session)
-            row = await repository.model(tenant_id, model_id.strip())
-            if row is None:
-                raise NotFound("model not found", field="model_id")
-            view = (await views(repository, tenant_id, [row]))[0]
-            keyed = self._connections.keyed_platform_providers()
-            eligibility = _judge(view, plan, settings, member.permissions, keyed)
-            route = await self._connections.route(repository, row) if eligibility.usable else None
+        entry = await self._catalog.entry(model_id.strip())
+        row = visible_to(entry.row if entry is not None else None, tenant_id)
+        if entry is None or row is None:
+            raise NotFound("model not found", field="model_id")
+        installed = row.is_local and await self._installed(tenant_id, row)
+        view = ModelView(row, entry.price_at(utcnow()), installed)
+        keyed = self._connections.keyed_platform_providers()
+        eligibility = _judge(view, plan, settings, member.permissions, keyed)
+        route = self._connections.route(row, entry.connection) if eligibility.usable else None
         cap = eligibility.setting.max_tokens_override
         max_output = min(row.max_output_tokens, cap) if cap else row.max_output_tokens
         return Resolved(eligibility, route, max_output)
+
+    async def _installed(self, tenant_id: str, model: ModelCatalog) -> bool:
+        async with self._db.session() as session:
+            return model.id in await InstallsRepository(session).installed_model_ids(tenant_id)
 
 
 def _judge(

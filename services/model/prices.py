@@ -14,7 +14,8 @@ from datetime import datetime
 
 from db.models.model import ModelCatalog, ModelPrice
 from services.events.audit import AuditAction, record_audit
-from services.model.repository import ModelRepository, duplicates_as_conflict
+from services.model.catalog_cache import CatalogCache
+from services.model.repository import ModelRepository, duplicates_as_conflict, visible_to
 from services.runtime.access import TENANT_ADMIN_ROLES
 from services.runtime.clock import utcnow
 from services.runtime.context import Principal, require_principal
@@ -27,6 +28,7 @@ DEFAULT_CURRENCY = "USD"
 MAX_JUMP = 100
 PRICE_JUMP = "PRICE_JUMP"
 PRICE_EXISTS = "the model already has a price from this time"
+MODEL_NOT_FOUND = "model not found"
 
 log = get_logger(__name__)
 
@@ -66,8 +68,12 @@ def _is_jump(new: int, previous: int) -> bool:
 
 
 class PriceService:
-    def __init__(self, database: Database) -> None:
+    """Sets and reads prices; the price in force comes from the cached catalog (catalog_cache.py), which a
+    new price drops right after its commit."""
+
+    def __init__(self, database: Database, catalog: CatalogCache) -> None:
         self._db = database
+        self._catalog = catalog
 
     async def set(self, new: NewPrice) -> ModelPrice:
         principal = require_principal()
@@ -137,7 +143,8 @@ class PriceService:
                     )
                 else:  # the audit log is per tenant; a platform price change is the operator's, logged here
                     log.info("platform model price changed", model_id=model.id, **details)
-                return price
+        await self._catalog.invalidate()
+        return price
 
     async def history(self, model_id: str, *, offset: int, limit: int) -> tuple[list[ModelPrice], int]:
         """A page of the model's prices, newest first, and how many there are."""
@@ -153,10 +160,11 @@ class PriceService:
     ) -> EffectivePrice:
         """The price in force at `at` (default now); a workspace's cost override replaces both sides."""
         principal = require_principal()
-        async with self._db.session() as session:
-            repository = ModelRepository(session)
-            model = await _readable_model(repository, principal, model_id)
-            price = (await repository.prices_at([model.id], at or utcnow())).get(model.id)
+        entry = await self._catalog.entry(_required(model_id))
+        if entry is None:
+            raise NotFound(MODEL_NOT_FOUND)
+        _readable(principal, entry.row)
+        price = entry.price_at(at or utcnow())
         currency = price.currency if price is not None else DEFAULT_CURRENCY
         if override_micros is not None:
             return EffectivePrice(override_micros, override_micros, currency, overridden=True)
@@ -168,17 +176,21 @@ class PriceService:
 
 
 async def _readable_model(repository: ModelRepository, principal: Principal, model_id: str) -> ModelCatalog:
-    """The model when the caller may see it: any model for the platform itself, else the tenant's view."""
+    return _readable(principal, await repository.any_model(_required(model_id)))
+
+
+def _required(model_id: str) -> str:
     if not model_id.strip():
         raise BadInput("model_id is required", field="model_id")
-    row = (
-        await repository.any_model(model_id.strip())
-        if principal.is_service
-        else await repository.model(principal.tenant_id, model_id.strip())
-    )
-    if row is None:
-        raise NotFound("model not found")
-    return row
+    return model_id.strip()
+
+
+def _readable(principal: Principal, row: ModelCatalog | None) -> ModelCatalog:
+    """The model when the caller may see it: any model for the platform itself, else the tenant's view."""
+    readable = row if principal.is_service else visible_to(row, principal.tenant_id)
+    if readable is None:
+        raise NotFound(MODEL_NOT_FOUND)
+    return readable
 
 
 async def _model_for_pricing(

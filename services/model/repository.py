@@ -44,6 +44,11 @@ def _visible_to(tenant_id: str) -> ColumnElement[bool]:
     return or_(ModelCatalog.tenant_id.is_(None), ModelCatalog.tenant_id == tenant_id)
 
 
+def visible_to(row: ModelCatalog | None, tenant_id: str) -> ModelCatalog | None:
+    """The row when the tenant may see it (the platform's or its own): `_visible_to` for a loaded row."""
+    return row if row is not None and row.tenant_id in (None, tenant_id) else None
+
+
 class ModelRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -79,8 +84,7 @@ class ModelRepository:
 
     async def model(self, tenant_id: str, model_id: str) -> ModelCatalog | None:
         """The model when the tenant may see it (the platform's or its own)."""
-        row = await self.session.get(ModelCatalog, model_id)
-        return row if row is not None and row.tenant_id in (None, tenant_id) else None
+        return visible_to(await self.session.get(ModelCatalog, model_id), tenant_id)
 
     async def any_model(self, model_id: str) -> ModelCatalog | None:
         """For the platform's own calls (no tenant): any tenant's model."""
@@ -109,6 +113,11 @@ class ModelRepository:
             .order_by(ModelPrice.model_id, ModelPrice.effective_from)
         )
         return {row.model_id: row for row in rows}  # the last (latest) per model wins
+
+    async def prices_of(self, model_id: str) -> Sequence[ModelPrice]:
+        """Every version of the model's price, oldest first."""
+        query = select(ModelPrice).where(ModelPrice.model_id == model_id).order_by(ModelPrice.effective_from)
+        return (await self.session.scalars(query)).all()
 
     async def price_history(self, model_id: str, *, offset: int, limit: int) -> Sequence[ModelPrice]:
         """Newest first."""

@@ -15,6 +15,7 @@ from db.models.model import ModelPrice, ProviderConnection
 from geko.common.v1 import common_pb2
 from geko.model.v1 import model_pb2, model_pb2_grpc
 from services.model.catalog import CatalogService, ModelChanges, ModelView, NewModel
+from services.model.catalog_cache import CatalogCache
 from services.model.connections import ConnectionChanges, ConnectionService
 from services.model.eligibility import Eligibility, EligibilityService, Reason
 from services.model.installs import InstallService, job_message, progress_message
@@ -155,12 +156,13 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     def __init__(self, deps: ServiceDeps) -> None:
         self._deps = deps
         self._access = WorkspaceAccess(deps.channels, deps.backends.cache)
-        self._catalog = CatalogService(deps.database)
-        self._prices = PriceService(deps.database)
-        self._connections = ConnectionService(deps.database, deps.secret_box, deps.settings)
+        cached_catalog = CatalogCache(deps.database, deps.backends.cache)
+        self._catalog = CatalogService(deps.database, cached_catalog)
+        self._prices = PriceService(deps.database, cached_catalog)
+        self._connections = ConnectionService(deps.database, deps.secret_box, deps.settings, cached_catalog)
         self._workspace_models = WorkspaceModelService(deps.database, deps.backends.cache, self._access)
         self._eligibility = EligibilityService(
-            deps.database, self._access, self._workspace_models, self._connections
+            deps.database, self._access, self._workspace_models, self._connections, cached_catalog
         )
         self.installs = InstallService.create(deps, self._access)
 
