@@ -20,6 +20,7 @@ from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from geko.chat.v1 import chat_pb2
 from geko.memory.v1 import memory_pb2, memory_pb2_grpc
 from services.chat import events
+from services.chat.audit import AuditBatcher
 from services.chat.preflight import Preflight, Prepared, TurnRequest
 from services.chat.registry import TurnRegistry
 from services.chat.turn import Turn, TurnOwner
@@ -62,6 +63,7 @@ class TurnRunner:
         self._registry = registry
         self._preflight = Preflight(deps.channels, deps.settings, deps.backends.cache)
         self._upstreams = Upstreams(deps.secret_box)
+        self._audits = AuditBatcher(deps.database)
         self._generations: dict[str, asyncio.Task[None]] = {}
         self._cancel_requested: set[str] = set()
         self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
@@ -360,8 +362,8 @@ class TurnRunner:
         }
         if outcome.failure is not None:
             details["error"] = outcome.failure.code.value
-        async with self._deps.database.transaction() as session:
-            await record_audit(
+        await self._audits.record(
+            lambda session: record_audit(
                 session,
                 service=SERVICE,
                 action=AuditAction.CHAT_COMPLETED,
@@ -372,6 +374,8 @@ class TurnRunner:
                 actor_user_id=prepared.user_id,
                 details=details,
             )
+        )
 
     async def aclose(self) -> None:
+        await self._audits.aclose()
         await self._upstreams.aclose()
