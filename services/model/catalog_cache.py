@@ -9,9 +9,9 @@ the asked time, so a price dated in the future takes over on its own.
 
 What another process writes straight to the database cannot bump the generation: `geko migrate` re-seeding
 the platform catalog and its prices (db/seed.py), or a generation counter lost with a flushed Redis. For those
-an entry also lives at most ENTRY_TTL_SECONDS: such a change is seen within that time (at once after a
-restart; `geko up` seeds before it serves). Install state is not kept here (install jobs are written by
-background pulls; only local models need it).
+an entry also lives at most process_memo.TTL_SECONDS (30 s): such a change is seen within that time (at
+once after a restart; `geko up` seeds before it serves). Install state is not kept here (install jobs are
+written by background pulls; only local models need it).
 
 Entries are keyed by model id and may hold any tenant's model: callers apply the visibility rule
 (repository.visible_to) on every read, as the database path does. Rows are detached ORM instances, shared
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from db.models.model import ModelCatalog, ModelPrice, ProviderConnection
+from services.model.process_memo import ProcessMemo
 from services.model.repository import ModelRepository
 from services.runtime.backends import Cache
 from services.runtime.database import Database
@@ -33,8 +34,6 @@ from services.runtime.generation_cache import GenerationCache
 
 NAMESPACE = "modelcat"
 SCOPE = "all"  # catalog changes are rare admin actions: one generation for the whole catalog
-ENTRY_TTL_SECONDS = 30.0
-MAX_ENTRIES = 10_000  # past this the memory starts over (a bound, not an eviction policy worth its code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,33 +52,22 @@ class CatalogEntry:
         return found
 
 
-@dataclass(frozen=True, slots=True)
-class _Held:
-    generation: int
-    loaded_at: float
-    entry: CatalogEntry
-
-
 class CatalogCache:
     def __init__(self, database: Database, cache: Cache, clock: Callable[[], float] = time.monotonic) -> None:
         self._db = database
         self._generations = GenerationCache(cache, NAMESPACE)
-        self._clock = clock  # seconds; tests pass their own to cross the TTL
-        self._held: dict[str, _Held] = {}
+        self._held: ProcessMemo[str, CatalogEntry] = ProcessMemo(clock=clock)
 
     async def entry(self, model_id: str) -> CatalogEntry | None:
         """The model with its prices and connection, whatever its tenant; None when no such model."""
         generation = await self._generations.generation(SCOPE)
-        now = self._clock()
-        held = self._held.get(model_id)
-        if held is not None and held.generation == generation and now - held.loaded_at < ENTRY_TTL_SECONDS:
-            return held.entry
+        entry = self._held.get(model_id, generation)
+        if entry is not None:
+            return entry
         async with self._db.session() as session:
             entry = await _load(ModelRepository(session), model_id)
         if entry is not None:
-            if len(self._held) >= MAX_ENTRIES:
-                self._held.clear()
-            self._held[model_id] = _Held(generation, now, entry)
+            self._held.put(model_id, generation, entry)
         return entry
 
     async def invalidate(self) -> None:

@@ -5,7 +5,8 @@ catalog; SetWorkspaceModels writes a row for every model the tenant sees, making
 
 Reads come from a `GenerationCache` (services/runtime/generation_cache.py) as
 `wsmodels:<workspace>:<generation>`: a change bumps the generation right after its commit, so a disabled model
-disappears for every member at once, on every replica.
+disappears for every member at once, on every replica. Each process also holds the decoded settings under that
+generation (process_memo.py), so a chat turn reads only the generation from the shared cache.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from db.models.model import ModelCatalog, WorkspaceModel
 from services.events.audit import AuditAction, record_audit
+from services.model.process_memo import ProcessMemo
 from services.model.repository import ModelRepository, duplicates_as_conflict
 from services.runtime.access import WorkspaceAccess, canonical_workspace_id
 from services.runtime.backends import Cache
@@ -40,7 +42,8 @@ class Setting:
 
 
 class Settings:
-    """A workspace's settings by model id; a model not in it has the defaults."""
+    """A workspace's settings by model id; a model not in it has the defaults. Read-only once built: a process
+    shares one per workspace and generation."""
 
     def __init__(self, settings: Iterable[Setting]) -> None:
         self._by_model = {setting.model_id: setting for setting in settings}
@@ -73,17 +76,23 @@ class WorkspaceModelService:
     def __init__(self, database: Database, cache: Cache, access: WorkspaceAccess) -> None:
         self._db = database
         self._cache = GenerationCache(cache, "wsmodels")
+        self._held: ProcessMemo[str, Settings] = ProcessMemo()
         self._access = access
 
     async def settings(self, workspace_id: str) -> Settings:
         """The workspace's settings from the cache (the caller checked access to the workspace)."""
         generation = await self._cache.generation(workspace_id)
+        settings = self._held.get(workspace_id, generation)
+        if settings is not None:
+            return settings
         cached = await self._cache.get(workspace_id, generation)
         if cached is not None:
-            return Settings.from_json(cached)
-        async with self._db.session() as session:
-            settings = Settings.from_rows(await ModelRepository(session).workspace_settings(workspace_id))
-        await self._cache.put(workspace_id, generation, settings.to_json())
+            settings = Settings.from_json(cached)
+        else:
+            async with self._db.session() as session:
+                settings = Settings.from_rows(await ModelRepository(session).workspace_settings(workspace_id))
+            await self._cache.put(workspace_id, generation, settings.to_json())
+        self._held.put(workspace_id, generation, settings)
         return settings
 
     async def get(self, workspace_id: str) -> list[Setting]:

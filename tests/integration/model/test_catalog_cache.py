@@ -14,7 +14,8 @@ from sqlalchemy import update
 from db.models.model import ModelCatalog
 from geko.common.v1 import common_pb2
 from geko.model.v1 import model_pb2
-from services.model.catalog_cache import ENTRY_TTL_SECONDS, CatalogCache, CatalogEntry
+from services.model.catalog_cache import CatalogCache, CatalogEntry
+from services.model.process_memo import TTL_SECONDS
 from services.runtime.service_identity import service_metadata
 from tests.integration.auth.harness import Platform, rpc_error
 from tests.integration.model.harness import ModelTeam, model_team
@@ -252,7 +253,7 @@ async def test_a_write_from_another_process_shows_once_the_ttl_is_over(model_pla
             update(ModelCatalog).where(ModelCatalog.id == "deepseek-r1").values(display_name="DeepSeek R1+")
         )
 
-    now[0] += ENTRY_TTL_SECONDS - 1
+    now[0] += TTL_SECONDS - 1
     within = await entry_of(cache, "deepseek-r1")
     now[0] += 1
     after = await entry_of(cache, "deepseek-r1")
