@@ -6,7 +6,7 @@ Strawberry's `QueryDepthLimiter` skips fields whose name starts with `__`, so a 
 jobs in one linear pass: it counts every field, introspection included (bar the non-branching `ofType`
 wrapper chain), and measures each fragment once. Tokens are capped by graphql-core's parser.
 Mutations over GET are refused by Strawberry itself (GET only runs queries); subscriptions over plain HTTP
-by `NoSubscriptionsOverHttp`.
+by `DocumentChecks`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from typing import Any
 
 from graphql import (
     ASTValidationRule,
@@ -24,21 +23,19 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
     parse,
+    specified_rules,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
 from graphql_gateway.responses import graphql_error_response
@@ -127,58 +124,71 @@ def size_rule(max_depth: int, max_aliases: int) -> type[ASTValidationRule]:
     return SizeLimit
 
 
-@lru_cache(maxsize=CACHE_SIZE)
-def _parse(query: str, **options: Any) -> DocumentNode:
-    return parse(query, **options)
+class CheckedDocuments:
+    """Query text → its parsed document and validation errors, for one schema's limits (LRU-bounded).
 
-
-class ParseCache(SchemaExtension):
-    """Strawberry's `ParserCache`, except that a document that does not parse is left to Strawberry.
-
-    `ParserCache` raises the syntax error from its hook, outside Strawberry's error handling, so the error
-    skips every extension (no `extensions.code`). Here a failed parse leaves the document unset; Strawberry
-    then parses it again inside its own handling and the error is shaped like any other. lru_cache keeps no
-    failures, so this costs nothing more for bad documents than it already did.
+    Clients send a small, fixed set of documents, so each is parsed and validated once. Keyed by the text:
+    Strawberry's `ValidationCache` keys by the document, whose hash walks the whole syntax tree on every
+    request. A document that does not parse is not kept (lru_cache keeps no exceptions).
     """
+
+    def __init__(self, rules: tuple[type[ASTValidationRule], ...], max_tokens: int) -> None:
+        self._rules = rules
+        self._max_tokens = max_tokens
+        self.parse = lru_cache(maxsize=CACHE_SIZE)(self._parse)
+        self.validate = lru_cache(maxsize=CACHE_SIZE)(self._validate)
+
+    def _parse(self, query: str) -> DocumentNode:
+        return parse(query, max_tokens=self._max_tokens)
+
+    def _validate(self, query: str, schema: GraphQLSchema) -> list[GraphQLError]:
+        return validate_document(schema, self.parse(query), self._rules)
+
+
+class DocumentChecks(SchemaExtension):
+    """Token cap, parse cache, validation (graphql-core's rules and `size_rule`) with its cache, and the
+    refusal of subscriptions over HTTP, in one extension: Strawberry walks every extension for every hook
+    of every operation and of every streamed event, so one extension costs less than five.
+
+    A document that does not parse is left to Strawberry, which parses it again inside its own error
+    handling, so the error is shaped like any other (with the token cap, through `parse_options`).
+    """
+
+    def __init__(self, documents: CheckedDocuments, max_tokens: int) -> None:
+        self._documents = documents
+        self._max_tokens = max_tokens
+
+    def on_operation(self) -> Iterator[None]:
+        self.execution_context.parse_options["max_tokens"] = self._max_tokens
+        yield
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.query:
             with suppress(GraphQLError):
-                context.graphql_document = _parse(context.query, **context.parse_options)
+                context.graphql_document = self._documents.parse(context.query)
         yield
 
-
-class NoSubscriptionsOverHttp(SchemaExtension):
-    """Subscriptions stream, so they need the WebSocket. Over plain HTTP graphql-core would try to return the
-    stream itself as the field's value and fail with an internal error; this refuses them as bad input."""
-
     def on_validate(self) -> Iterator[None]:
-        # Before the yield: Strawberry checks the errors inside the validation step. Listed after
-        # ValidationCache, this runs after it has set the validation errors, and adds to them.
+        # Before the yield: Strawberry reads the errors inside the validation step, and skips its own
+        # validation since they are set. The document is the one parsed from this very text.
         context = self.execution_context
+        assert context.query
+        errors = list(self._documents.validate(context.query, context.schema._schema))
         request = getattr(context.context, "request", None)
         if context.operation_type is OperationType.SUBSCRIPTION and not isinstance(request, WebSocket):
-            refusal = GraphQLError("subscriptions need a WebSocket: graphql-transport-ws at /graphql")
-            context.pre_execution_errors = [*(context.pre_execution_errors or ()), refusal]
+            errors.append(GraphQLError("subscriptions need a WebSocket: graphql-transport-ws at /graphql"))
+        context.pre_execution_errors = errors
         yield
 
 
 def limit_extensions(
     *, max_depth: int, max_aliases: int, max_tokens: int
 ) -> list[Callable[[], SchemaExtension]]:
-    """Extension factories for the schema: limits first, then the parse and validation caches.
-
-    The validation rules are built once, so the validation cache sees the same rules on every request.
-    """
-    rules = [size_rule(max_depth, max_aliases)]
-    return [
-        partial(AddValidationRules, rules),
-        partial(MaxTokensLimiter, max_token_count=max_tokens),
-        ParseCache,
-        partial(ValidationCache, maxsize=CACHE_SIZE),
-        NoSubscriptionsOverHttp,
-    ]
+    """The extension factory enforcing the limits, with caches that belong to this schema alone."""
+    rules = (*specified_rules, size_rule(max_depth, max_aliases))
+    documents = CheckedDocuments(rules, max_tokens)
+    return [partial(DocumentChecks, documents, max_tokens)]
 
 
 class BodyLimitMiddleware:
