@@ -50,7 +50,6 @@ class _Route:
     request_deserializer: Deserialize
     response_serializer: Serialize
     behaviour: Callable[..., Any]
-    streaming: bool
 
 
 class _Recorder:
@@ -88,7 +87,7 @@ class LocalRoutes:
         self._routes: dict[str, _Route | None] = {}
         self._calls: set[_Call] = set()
         self._closed = False
-        # grpc.aio runs each RPC in a task started from its server's, i.e. in a copy of the context at start.
+        # Like grpc.aio (each RPC in a copy of the context its server started in): the one it is built in.
         self._context = contextvars.copy_context()
 
     def add(self, servicer: object, add_to_server: AddServicerFn) -> None:
@@ -113,7 +112,6 @@ class LocalRoutes:
                 wrapped.request_deserializer or _identity,
                 wrapped.response_serializer or _identity,
                 behaviour,
-                wrapped.response_streaming,
             )
         self._routes[method] = route
         return route
