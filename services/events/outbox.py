@@ -2,7 +2,8 @@
 
 Rows are delivered by `services.events.relay.OutboxRelay`; this module only adds them (in the caller's
 transaction) and keeps the wake-up signal: a SQLAlchemy `after_commit` hook sets the events of the relays that
-deliver the committed rows' services, so an embedded audit entry appears in milliseconds, not a poll later.
+deliver the committed rows' services, so an embedded audit entry appears in milliseconds, not a poll later
+(within the relay's ROUND_INTERVAL_SECONDS while rows keep coming).
 A rolled-back transaction writes nothing and, at most, causes one needless wake-up.
 
 Rows join the session as `OutboxEvent` objects, but its flush writes them with one Core INSERT and leaves

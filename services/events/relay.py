@@ -57,6 +57,10 @@ ROW_ERRORS = frozenset({ErrorCode.BAD_USER_INPUT, ErrorCode.NOT_FOUND, ErrorCode
 # Without a wake-up the relay still looks every this often: for rows another process wrote for the services
 # it delivers, and leases of a relay that died. Its own failed rows wake it when their backoff ends.
 SAFETY_POLL_SECONDS = 5.0
+# Rounds of the running relay start at most this often: a row committed after a quiet spell goes at once,
+# rows committed while rounds keep coming wait for the next one (at most this long) and share its
+# transactions and BatchRecord call — a round costs about the same for one row as for a hundred.
+ROUND_INTERVAL_SECONDS = 0.25
 
 log = get_logger(__name__)
 
@@ -132,7 +136,7 @@ class OutboxRelay:
 
     `start()` runs it in the background: it drains at once, then whenever a commit adds rows of its services
     (services.events.outbox wakes it), when the backoff of a row it failed ends, and every `poll_seconds`
-    (rows written by another process, leases that ran out).
+    (rows written by another process, leases that ran out); rounds at most every ROUND_INTERVAL_SECONDS.
     """
 
     def __init__(
@@ -211,8 +215,10 @@ class OutboxRelay:
 
     async def _run(self, waiter: Waiter) -> None:
         pruned_at = None
+        loop = asyncio.get_running_loop()
         while not self._stopping:
             waiter.event.clear()
+            started = loop.time()
             try:
                 await self.drain()
                 if pruned_at is None or utcnow() - pruned_at >= PRUNE_INTERVAL:
@@ -227,6 +233,10 @@ class OutboxRelay:
                 timeout = min(timeout, max((self._retry_at - utcnow()).total_seconds(), 0.0))
             with suppress(TimeoutError):
                 await asyncio.wait_for(waiter.event.wait(), timeout=timeout)
+            # Rows keep coming (a busy chat commits one per turn): let them gather into the next round.
+            pause = started + ROUND_INTERVAL_SECONDS - loop.time()
+            if pause > 0 and not self._stopping:
+                await asyncio.sleep(pause)
 
     async def _claim(self) -> list[_Claimed]:
         now = utcnow()
