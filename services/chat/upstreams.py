@@ -2,8 +2,9 @@
 
 The route's key arrives sealed (services.runtime.secrets.SecretBox) and is opened only here, right before use;
 adapters are kept per (kind, base URL, key) so a busy route reuses its connections. They are keyed by a digest
-of the opened key, not of the sealed text: sealing is randomised (the model service seals the platform keys
-afresh for every ResolveModel), so a sealed-text key never hit and kept one adapter per turn forever.
+of the opened key: sealing is randomised, so the same key sealed twice is two texts. The model service seals
+each route once per process, so the sealed text seen last is remembered too (a turn opens no seal), in a
+bounded map: a sender that sealed afresh per call would otherwise grow it by one entry per turn.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _KINDS: dict[int, ProviderKind] = {
     model_pb2.PROVIDER_KIND_ANTHROPIC: "anthropic",
     model_pb2.PROVIDER_KIND_OLLAMA: "ollama",
 }
+# Sealed texts remembered (one per route and model process, in practice); the map starts over when full.
+MAX_SEALED_KEYS = 1024
 # Enough for every turn of a busy process to stream at once.
 MAX_CONNECTIONS = 1000
 READ_TIMEOUT_SECONDS = 120.0
@@ -39,8 +42,19 @@ class Upstreams:
             ),
         )
         self._adapters: dict[tuple[str, str, str], ProviderAdapter] = {}
+        self._sealed: dict[tuple[int, str, bytes], ProviderAdapter] = {}
 
     def adapter(self, route: model_pb2.ProviderRoute) -> ProviderAdapter:
+        sealed_key = (route.kind, route.base_url, route.sealed_api_key)
+        adapter = self._sealed.get(sealed_key)
+        if adapter is None:
+            adapter = self._open(route)
+            if len(self._sealed) >= MAX_SEALED_KEYS:
+                self._sealed.clear()
+            self._sealed[sealed_key] = adapter
+        return adapter
+
+    def _open(self, route: model_pb2.ProviderRoute) -> ProviderAdapter:
         kind = _KINDS.get(route.kind)
         if kind is None:
             raise ValueError(f"unknown provider kind {route.kind}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cryptography.fernet import Fernet
 
 from geko.model.v1 import model_pb2
-from services.chat.upstreams import Upstreams
+from services.chat.upstreams import MAX_SEALED_KEYS, Upstreams
 from services.runtime.secrets import SecretBox
 
 BASE_URL = "https://api.example.test/v1"
@@ -29,5 +29,18 @@ async def test_a_key_sealed_afresh_for_every_turn_reuses_one_adapter() -> None:
         assert upstreams.adapter(route(box, "sk-one", "https://other.example.test/v1")) is not (
             upstreams.adapter(first)
         )
+    finally:
+        await upstreams.aclose()
+
+
+async def test_the_remembered_sealed_texts_start_over_when_full_and_still_share_the_adapter() -> None:
+    box = SecretBox(Fernet.generate_key())
+    upstreams = Upstreams(box)
+    try:
+        first = route(box, "sk-one")
+        adapter = upstreams.adapter(first)
+        for _ in range(MAX_SEALED_KEYS + 1):
+            assert upstreams.adapter(route(box, "sk-one")) is adapter
+        assert upstreams.adapter(first) is adapter
     finally:
         await upstreams.aclose()
