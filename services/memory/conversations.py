@@ -95,9 +95,10 @@ def _message(principal: Principal, conversation: Conversation, message_id: str, 
 
 
 async def _optimistically(store: Callable[[bool], Awaitable[T]], conflict: Conflict) -> T:
-    """`store(False)`, which lets the primary key find a message id stored already (a replay is rare, so
-    the common write saves the look-up), then — on a key conflict — `store(True)`, which looks the ids up
-    and answers stored messages; `conflict` when that meets a conflict too (a concurrent writer)."""
+    """`store(False)`, which lets the primary key find a message id (or a conversation to create) stored
+    already — a replay is rare, so the common write saves the look-ups —, then, on a key conflict,
+    `store(True)`, which looks them up and answers what is stored; `conflict` when that meets a conflict
+    too (a concurrent writer)."""
     try:
         return await store(False)
     except IntegrityError:
@@ -156,11 +157,15 @@ class MemoryService:
         *,
         title: str,
         create: bool,
+        look_up: bool = True,
     ) -> tuple[Conversation, bool]:
         """The caller's conversation `conversation_id` in the workspace, locked for writing, and whether it
         is new: when missing and `create` is set, a new one to store with `_insert`. Someone else's is a
-        CONFLICT when creating (the id is taken) and NOT_FOUND otherwise, as is a missing one."""
-        existing = await ConversationRepository(session).locked(conversation_id)
+        CONFLICT when creating (the id is taken) and NOT_FOUND otherwise, as is a missing one. Without
+        `look_up`, one to create is taken to be new: storing it fails on the primary key when it is not."""
+        existing = (
+            await ConversationRepository(session).locked(conversation_id) if look_up or not create else None
+        )
         if existing is not None:
             owner = (existing.tenant_id, existing.user_id, existing.workspace_id)
             if owner == (principal.tenant_id, principal.user_id, workspace_id):
@@ -303,12 +308,13 @@ class MemoryService:
         async def store(look_up: bool) -> tuple[list[Message], Conversation]:
             async with self._db.transaction() as session:
                 conversation, new = await self._claim(
-                    session, principal, workspace_id, chosen, title=title, create=create
+                    session, principal, workspace_id, chosen, title=title, create=create, look_up=look_up
                 )
                 stored = await self._put(session, principal, conversation, new, items, look_up=look_up)
             return stored, conversation
 
-        # A concurrent call created the conversation or stored one of these ids: the second try sees it.
+        # The conversation or one of these ids was stored already (a replay, a concurrent call): the second
+        # try sees it.
         return await _optimistically(
             store, Conflict("a message id is already used by another message", field="messages")
         )
