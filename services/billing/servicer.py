@@ -15,6 +15,7 @@ from services.billing.ledger import (
     Caller,
     Ledger,
     QuotaState,
+    Settled,
     month_key,
     month_start,
     turn_cost,
@@ -22,7 +23,7 @@ from services.billing.ledger import (
 from services.billing.sweeper import SWEEP_SECONDS, ReservationSweeper
 from services.runtime.access import WorkspaceAccess, canonical_workspace_id, require_user
 from services.runtime.context import require_principal
-from services.runtime.errors import BadInput, Forbidden, NotFound
+from services.runtime.errors import BadInput, Forbidden, GekoError, NotFound
 from services.runtime.ids import parse_id
 from services.runtime.messages import timestamp
 from services.runtime.plans import PLAN_OF_NAME, PLANS, upgrade_url
@@ -159,8 +160,46 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             raise BadInput("token counts cannot be negative", field="input_tokens")
         if not request.model_id.strip():
             raise BadInput("model_id is required", field="model_id")
-        caller, user_id = await self._commit_caller(request)
-        used_at = request.usage_time.ToDatetime(UTC) if request.HasField("usage_time") else datetime.now(UTC)
+        settled = await self._settle_own_turn(request)
+        if settled is None:
+            caller, user_id = await self._commit_caller(request)
+            settled = await self._settle(request, caller, user_id, _used_at(request))
+        return billing_pb2.CommitUsageResponse(
+            record=_record_message(settled.record),
+            quota=self._quota_message(settled.quota),
+            duplicate=settled.duplicate,
+        )
+
+    async def _settle_own_turn(self, request: billing_pb2.CommitUsageRequest) -> Settled | None:
+        """The commit every chat turn makes — a user settling their own reservation of the workspace the
+        request names — with the reservation checked inside the settling transaction instead of read first.
+        None for any other commit, or when anything fails (another workspace, a field, the price): nothing was
+        written then, and the general path answers as it always has, errors and their order included."""
+        principal = require_principal()
+        if principal.is_service or request.tenant_id.strip() or not principal.tenant_id:
+            return None
+        user_id = principal.user_id or ""
+        workspace_id = parse_id(request.workspace_id) if request.workspace_id.strip() else None
+        reservation_id = parse_id(request.reservation_id) if request.reservation_id.strip() else None
+        if not (user_id and workspace_id and reservation_id):
+            return None
+        if request.user_id.strip() and parse_id(request.user_id) != user_id:
+            return None
+        caller = Caller(principal.tenant_id, workspace_id, plan=None)
+        try:
+            return await self._settle(request, caller, user_id, _used_at(request), reserver=user_id)
+        except (GekoError, ValueError, OverflowError):  # ValueError, OverflowError: a usage_time out of range
+            return None
+
+    async def _settle(
+        self,
+        request: billing_pb2.CommitUsageRequest,
+        caller: Caller,
+        user_id: str,
+        used_at: datetime,
+        *,
+        reserver: str | None = None,
+    ) -> Settled:
         # Asked as the platform: the price of a turn does not depend on the user still being a member.
         price = await self._deps.channels.stub("model", model_pb2_grpc.ModelServiceStub).GetEffectivePrice(
             model_pb2.GetEffectivePriceRequest(
@@ -168,9 +207,10 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             ),
             metadata=self._service_metadata,
         )
-        settled = await self._ledger.commit(
+        return await self._ledger.commit(
             caller,
             reservation_id=parse_id(request.reservation_id) or "" if request.reservation_id else "",
+            reserver=reserver,
             key=request.idempotency_key.strip(),
             user_id=user_id,
             model_id=request.model_id.strip(),
@@ -184,11 +224,6 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             ),
             currency=price.currency or "USD",
             used_at=used_at,
-        )
-        return billing_pb2.CommitUsageResponse(
-            record=_record_message(settled.record),
-            quota=self._quota_message(settled.quota),
-            duplicate=settled.duplicate,
         )
 
     async def ReleaseReservation(
@@ -214,6 +249,10 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         workspace_id = canonical_workspace_id(request.workspace_id)
         rows = await self._ledger.usage(principal.tenant_id or "", workspace_id, start, user_id)
         return _usage_message(month_key(start), rows)
+
+
+def _used_at(request: billing_pb2.CommitUsageRequest) -> datetime:
+    return request.usage_time.ToDatetime(UTC) if request.HasField("usage_time") else datetime.now(UTC)
 
 
 def _required_id(value: str, field: str) -> str:

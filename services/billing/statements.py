@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    exists,
     func,
     or_,
     select,
@@ -55,9 +56,9 @@ def _within(
     return or_(limit == UNLIMITED, used + amount <= limit)
 
 
-def _expired() -> tuple[ColumnElement[bool], ...]:
+def _expired(workspace_id: ColumnElement[str]) -> tuple[ColumnElement[bool], ...]:
     return (
-        RESERVATIONS.c.workspace_id == bindparam("workspace"),
+        RESERVATIONS.c.workspace_id == workspace_id,
         RESERVATIONS.c.status == "held",
         RESERVATIONS.c.expires_at <= bindparam("now", type_=UTCDateTime()),
     )
@@ -69,7 +70,11 @@ class Statements:
     `:held`, `:new_status` and `:now` are what changes (an UPDATE's bind parameters may not be named after
     columns); an INSERT takes its row's columns by name."""
 
-    lock_quota: Select[Any]  # the workspace's quota row, locked (PostgreSQL; SQLite holds the write lock)
+    # The workspace's quota row, locked (PostgreSQL; SQLite holds the write lock), and whether it has held
+    # reservations expired at :now. On PostgreSQL that flag may be from before the lock was granted, which
+    # can only err towards true (a hold leaves that state once, and nothing enters it): the `expired` read
+    # after it is exact.
+    lock_quota: Select[Any]
     lock_quota_unless_locked: Select[Any]  # the same, None while another transaction holds it
     insert_quota: Insert  # a new row, unless one appeared meanwhile
     hold: Update  # :tokens and one request reserved: no row when a limit would be passed
@@ -84,6 +89,7 @@ class Statements:
     settle_held: Update  # a held reservation of the tenant marked :new_status; its tokens and created_at
     set_status: Update  # any reservation of the tenant marked :new_status
     insert_usage: Insert  # no row: the idempotency key was settled already
+    usage_by_key: Select[Any]
     track_cost: Insert  # the month's cost row of the workspace, created or added to
     model_committed: Select[Any]  # a model's committed tokens in [:start, :end)
     model_held: Select[Any]  # a model's held tokens
@@ -97,7 +103,8 @@ def statements(dialect: str) -> Statements:
     tokens = bindparam("tokens", type_=BigInteger)
     requests = bindparam("requests", type_=BigInteger)
     now = bindparam("now", type_=UTCDateTime())
-    lock_quota = select(*QUOTA_COLUMNS).where(by_workspace)
+    has_expired = exists().where(*_expired(QUOTAS.c.workspace_id)).label("has_expired")
+    lock_quota = select(*QUOTA_COLUMNS, has_expired).where(by_workspace)
     of_tenant = (
         RESERVATIONS.c.id == bindparam("reservation"),
         RESERVATIONS.c.tenant_id == bindparam("tenant"),
@@ -135,8 +142,10 @@ def statements(dialect: str) -> Statements:
             updated_at=now,
         )
         .returning(*QUOTA_COLUMNS),
-        expired=select(RESERVATIONS.c.tokens, RESERVATIONS.c.created_at).where(*_expired()),
-        expire=update(RESERVATIONS).where(*_expired()).values(status="expired"),
+        expired=select(RESERVATIONS.c.tokens, RESERVATIONS.c.created_at).where(
+            *_expired(bindparam("workspace"))
+        ),
+        expire=update(RESERVATIONS).where(*_expired(bindparam("workspace"))).values(status="expired"),
         insert_reservation=insert(RESERVATIONS)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(RESERVATIONS.c.id),
@@ -158,6 +167,7 @@ def statements(dialect: str) -> Statements:
         insert_usage=insert(USAGE)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(USAGE.c.id),
+        usage_by_key=select(USAGE).where(USAGE.c.idempotency_key == bindparam("key")),
         track_cost=costs.on_conflict_do_update(
             index_elements=["workspace_id", "month"],
             set_={
