@@ -16,14 +16,13 @@ from typing import Any
 import grpc
 import pytest_asyncio
 from pydantic import SecretStr
-from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
-from db.models.auth import Tenant
 from db.models.model import ModelInstallJob
 from geko.auth.v1 import auth_pb2_grpc
 from geko.model.v1 import model_pb2, model_pb2_grpc
 from geko.workspace.v1 import workspace_pb2_grpc
+from services.auth import admin
 from services.auth import servicer as auth_servicer
 from services.model import servicer as model_servicer
 from services.runtime.backends import create_backends
@@ -50,8 +49,8 @@ class ModelTeam(Team):
         return self.model
 
     async def set_plan(self, plan: str) -> None:
-        async with self.platform.deps.database.transaction() as session:
-            await session.execute(update(Tenant).where(Tenant.id == self.owner.tenant_id).values(plan=plan))
+        """Through auth's admin action, which also tells the plan cache (a raw UPDATE would not)."""
+        await admin.set_plan(self.platform.deps, self.owner.tenant_id, plan)
 
     async def mark_installed(self, model_id: str) -> None:
         async with self.platform.deps.database.transaction() as session:
