@@ -54,6 +54,7 @@ class AuditBatcher:
         batch, self._batch = self._batch, None
         if batch is None:
             return
+        # The staged rows move into one real transaction, with the marks that wake the relay after it commits.
         rows = list(batch.staged.new)
         batch.staged.expunge_all()
         try:
