@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from db.models.billing import Quota, Reservation
 from geko.billing.v1 import billing_pb2
@@ -421,3 +421,33 @@ async def test_a_member_removed_mid_turn_is_still_billed_and_only_the_reserver_s
     )
     found = await quota(team)
     assert (found.tokens_used, found.tokens_reserved, found.requests_used) == (500, 0, 1)
+
+
+async def test_a_commit_naming_another_workspace_settles_the_reservations_own(
+    billing_platform: BillingPlatform,
+) -> None:
+    team = await billing_platform.team()
+    key = new_id()
+    held = await reserve(team, 2_000, key)
+    elsewhere = new_id()
+
+    settled = await team.bill.CommitUsage(
+        billing_pb2.CommitUsageRequest(
+            reservation_id=held.reservation_id,
+            idempotency_key=key,
+            input_tokens=300,
+            output_tokens=200,
+            model_id="gpt-4",
+            workspace_id=elsewhere,
+        ),
+        metadata=team.md(team.owner),
+    )
+
+    assert (settled.record.workspace_id, settled.quota.workspace_id) == (team.workspace_id, team.workspace_id)
+    assert (settled.quota.tokens_used, settled.quota.tokens_reserved, settled.quota.requests_used) == (
+        500,
+        0,
+        1,
+    )
+    async with team.platform.deps.database.session() as session:
+        assert await session.scalar(select(Quota.id).where(Quota.workspace_id == elsewhere)) is None
