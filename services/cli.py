@@ -163,6 +163,7 @@ async def _serve_service(settings: Settings, service: str, port: int | None) -> 
             registrations([service], deps), token_verifier=token_verifier([service], deps), settings=settings
         )
         bound = await server.start(grpc_address(settings.grpc_host, bind_port))
+        server.serve_locally(deps.channels)  # e.g. audit's relay delivering to audit
         relay = OutboxRelay(deps.database, deps.channels, settings, [service])
         await relay.start()
         typer.echo(f"GEKO {service} service is up: gRPC on {grpc_address(settings.grpc_host, bound)}")

@@ -101,6 +101,8 @@ class HttpServer:
             access_log=False,
             lifespan="on",
             ws="websockets-sansio",
+            # No permessage-deflate: ~100 KB of zlib state per WebSocket, and streamed tokens barely compress.
+            ws_per_message_deflate=False,
             timeout_graceful_shutdown=max(1, round(grace_seconds)),
         )
         self._server = _Uvicorn(config)
