@@ -19,6 +19,7 @@ back its own topic's rows, not the others'.
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -159,8 +160,8 @@ class OutboxRelay:
             USAGE_TOPIC: _Sender(self._commit_usage, 1),
         }
         self._drain_lock = asyncio.Lock()
-        # The earliest end of a backoff this relay set: its rows are due then, whatever the poll.
-        self._retry_at: datetime | None = None
+        # Ends of the backoffs this relay set (a heap): their rows are due then, whatever the poll.
+        self._retry_times: list[datetime] = []
         self._waiter: Waiter | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -190,8 +191,9 @@ class OutboxRelay:
         """Delivers every row due now; the number delivered. Rows that fail wait for their backoff."""
         delivered = 0
         async with self._drain_lock:
-            if self._retry_at is not None and self._retry_at <= utcnow():
-                self._retry_at = None  # those rows are due now: claimed below (a new failure sets it again)
+            now = utcnow()
+            while self._retry_times and self._retry_times[0] <= now:
+                heapq.heappop(self._retry_times)  # those rows are due: claimed below (failing again, pushed)
             while True:
                 claimed = await self._claim()
                 if not claimed:
@@ -229,8 +231,8 @@ class OutboxRelay:
             if self._stopping:
                 return
             timeout = self._poll_seconds
-            if self._retry_at is not None:
-                timeout = min(timeout, max((self._retry_at - utcnow()).total_seconds(), 0.0))
+            if self._retry_times:
+                timeout = min(timeout, max((self._retry_times[0] - utcnow()).total_seconds(), 0.0))
             with suppress(TimeoutError):
                 await asyncio.wait_for(waiter.event.wait(), timeout=timeout)
             # Rows keep coming (a busy chat commits one per turn): let them gather into the next round.
@@ -321,7 +323,7 @@ class OutboxRelay:
                 await session.execute(_MARK_DELIVERED, {"ids": delivered, "delivered_at": now})
             for failure in failures:
                 retry_at = now + backoff(failure.row.attempts + 1)
-                self._retry_at = min(self._retry_at or retry_at, retry_at)
+                heapq.heappush(self._retry_times, retry_at)
                 await session.execute(
                     update(OutboxEvent)
                     .where(OutboxEvent.id == failure.row.id)
