@@ -3,7 +3,7 @@
 Atomicity: a reservation is one conditional UPDATE of the workspace's quota row
 (`... WHERE tokens_used + tokens_reserved + :estimate <= tokens_limit`), so concurrent reserves can never hold
 more than the limit: PostgreSQL re-checks the condition under the row lock, and on SQLite
-`Database.transaction()` takes the write lock up front. A reservation also counts its request at once
+`Database.core_transaction()` takes the write lock up front. A reservation also counts its request at once
 (`requests_used + 1`); a commit keeps that request, a release or expiry gives it back.
 
 Cost: `(input * input_price_per_1k + output * output_price_per_1k) // 1000` micros, integer math, rounded
@@ -188,9 +188,8 @@ class Ledger:
     async def _transaction(self, body: Callable[[Connection], T]) -> T:
         """`body` in one transaction, its statements run in one switch into SQLAlchemy's synchronous core
         (an awaited `execute` costs a greenlet of its own, about a third of a short statement's CPU)."""
-        async with self._database.transaction() as session:
-            conn = await session.connection()
-            return await conn.run_sync(body)
+        async with self._database.core_transaction() as connection:
+            return await connection.run_sync(body)
 
     async def quota(self, caller: Caller) -> QuotaState:
         now = datetime.now(UTC)

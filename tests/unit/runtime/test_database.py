@@ -1,4 +1,5 @@
 import asyncio
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -68,6 +69,52 @@ async def test_sqlite_read_modify_write_transactions_do_not_lose_updates(tmp_pat
         await db.dispose()
 
     assert n == 5
+
+
+async def _core_write_then_fail(db: Database, statement: str) -> None:
+    async with db.core_transaction() as connection:
+        await connection.execute(text(statement))
+        raise RuntimeError("boom")
+
+
+async def _core_read_then_increment(db: Database) -> None:
+    async with db.core_transaction() as connection:
+        n = (await connection.execute(text("SELECT n FROM counter"))).scalar_one()
+        await asyncio.sleep(0.01)
+        await connection.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+
+async def test_core_transactions_commit_roll_back_and_do_not_lose_updates(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'geko.db'}")
+    try:
+        async with db.core_transaction() as connection:
+            await connection.execute(text("CREATE TABLE counter (n INTEGER)"))
+            await connection.execute(text("INSERT INTO counter VALUES (0)"))
+        with pytest.raises(RuntimeError):
+            await _core_write_then_fail(db, "UPDATE counter SET n = 100")
+        await asyncio.gather(*(_core_read_then_increment(db) for _ in range(5)))
+        async with db.session() as session:
+            n = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
+    finally:
+        await db.dispose()
+
+    assert n == 5
+
+
+async def test_a_core_transaction_holds_the_sqlite_write_lock_from_its_start(tmp_path: Path) -> None:
+    path = tmp_path / "geko.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    other = sqlite3.connect(path, timeout=0)
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE t (v INTEGER)"))
+        async with db.core_transaction() as connection:
+            await connection.execute(text("SELECT 1"))  # a read only, yet another writer must wait
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("INSERT INTO t VALUES (2)")
+    finally:
+        other.close()
+        await db.dispose()
 
 
 async def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
