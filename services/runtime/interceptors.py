@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+import structlog
 
 from services.runtime.context import (
     Principal,
@@ -48,8 +49,9 @@ PUBLIC_SERVICES = frozenset(
 )
 
 log = get_logger("geko.rpc")
-# The standard logger the access line goes to, asked first: a line its level drops still costs structlog ~8 µs
-# (a logger bound per call), about a tenth of an in-process call.
+# The standard logger the access line goes to once logging is configured, asked first: a line its level drops
+# still costs structlog ~8 µs (a logger bound per call), about a tenth of an in-process call. Unconfigured
+# structlog (tests) prints every level.
 _access_log_level = logging.getLogger("geko.rpc")
 
 # A servicer method as grpc.aio calls it; it may return a message, an awaitable or an (async) iterator.
@@ -129,7 +131,7 @@ class _Rpc:
         GRPC_SERVER_HANDLED.labels(self.service, self.method, self.code.name).inc()
         GRPC_SERVER_HANDLING_SECONDS.labels(self.service, self.method).observe(elapsed)
         level = logging.ERROR if self.exc_info is not None else logging.DEBUG if self.public else logging.INFO
-        if not _access_log_level.isEnabledFor(level):
+        if structlog.is_configured() and not _access_log_level.isEnabledFor(level):
             return
         fields: dict[str, Any] = {
             "method": self.full_method,
