@@ -2,53 +2,27 @@ import pytest
 from sqlalchemy import text
 
 from services.runtime.database import Database
+from tests.unit.runtime.test_database import TRANSACTIONS, Begin, insert_then_fail
 
 pytestmark = pytest.mark.integration
 
 
-async def _insert_then_fail(db: Database, value: int) -> None:
-    async with db.transaction() as session:
-        await session.execute(text("INSERT INTO t VALUES (:v)"), {"v": value})
-        raise RuntimeError("boom")
-
-
-async def test_postgres_transaction_and_ping(fresh_pg_database: str) -> None:
+@TRANSACTIONS
+async def test_postgres_transaction_and_ping(fresh_pg_database: str, begin: Begin) -> None:
     db = Database(fresh_pg_database)
     try:
         await db.ping()
-        async with db.transaction() as session:
-            await session.execute(text("CREATE TABLE t (v INTEGER)"))
-            await session.execute(text("INSERT INTO t VALUES (7)"))
+        async with begin(db) as transaction:
+            await transaction.execute(text("CREATE TABLE t (v INTEGER)"))
+            await transaction.execute(text("INSERT INTO t VALUES (7)"))
         with pytest.raises(RuntimeError):
-            await _insert_then_fail(db, 8)
+            await insert_then_fail(db, 8, begin)
         async with db.session() as session:
             values = (await session.execute(text("SELECT v FROM t"))).scalars().all()
     finally:
         await db.dispose()
 
     assert db.dialect == "postgresql"
-    assert values == [7]
-
-
-async def _core_write_then_fail(db: Database, statement: str) -> None:
-    async with db.core_transaction() as connection:
-        await connection.execute(text(statement))
-        raise RuntimeError("boom")
-
-
-async def test_postgres_core_transaction_commits_and_rolls_back(fresh_pg_database: str) -> None:
-    db = Database(fresh_pg_database)
-    try:
-        async with db.core_transaction() as connection:
-            await connection.execute(text("CREATE TABLE t (v INTEGER)"))
-            await connection.execute(text("INSERT INTO t VALUES (7)"))
-        with pytest.raises(RuntimeError):
-            await _core_write_then_fail(db, "INSERT INTO t VALUES (8)")
-        async with db.session() as session:
-            values = (await session.execute(text("SELECT v FROM t"))).scalars().all()
-    finally:
-        await db.dispose()
-
     assert values == [7]
 
 

@@ -1,7 +1,10 @@
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -9,10 +12,14 @@ from sqlalchemy import text
 from services.runtime.database import Database
 from services.runtime.sqlite_inline import InlineConnection
 
+# Both kinds of write transaction: on an ORM session, and on a bare connection.
+Begin = Callable[[Database], AbstractAsyncContextManager[Any]]
+TRANSACTIONS = pytest.mark.parametrize("begin", [Database.transaction, Database.core_transaction])
 
-async def _insert_then_fail(db: Database, value: int) -> None:
-    async with db.transaction() as session:
-        await session.execute(text("INSERT INTO t VALUES (:v)"), {"v": value})
+
+async def insert_then_fail(db: Database, value: int, begin: Begin) -> None:
+    async with begin(db) as transaction:
+        await transaction.execute(text("INSERT INTO t VALUES (:v)"), {"v": value})
         raise RuntimeError("boom")
 
 
@@ -32,14 +39,15 @@ async def test_sqlite_connections_get_wal_foreign_keys_and_busy_timeout(tmp_path
     assert db.dialect == "sqlite"
 
 
-async def test_transaction_commits_on_success_and_rolls_back_on_error(tmp_path: Path) -> None:
+@TRANSACTIONS
+async def test_transaction_commits_on_success_and_rolls_back_on_error(tmp_path: Path, begin: Begin) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'geko.db'}")
     try:
-        async with db.transaction() as session:
-            await session.execute(text("CREATE TABLE t (v INTEGER)"))
-            await session.execute(text("INSERT INTO t VALUES (1)"))
+        async with begin(db) as transaction:
+            await transaction.execute(text("CREATE TABLE t (v INTEGER)"))
+            await transaction.execute(text("INSERT INTO t VALUES (1)"))
         with pytest.raises(RuntimeError):
-            await _insert_then_fail(db, 2)
+            await insert_then_fail(db, 2, begin)
         async with db.session() as session:
             values = (await session.execute(text("SELECT v FROM t"))).scalars().all()
     finally:
@@ -48,51 +56,24 @@ async def test_transaction_commits_on_success_and_rolls_back_on_error(tmp_path: 
     assert values == [1]
 
 
-async def _read_then_increment(db: Database) -> None:
-    async with db.transaction() as session:
-        n = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
+async def _read_then_increment(db: Database, begin: Begin) -> None:
+    async with begin(db) as transaction:
+        n = (await transaction.execute(text("SELECT n FROM counter"))).scalar_one()
         await asyncio.sleep(0.01)  # let the other transactions run their read meanwhile, if they can
-        await session.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+        await transaction.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
 
 
-async def test_sqlite_read_modify_write_transactions_do_not_lose_updates(tmp_path: Path) -> None:
+@TRANSACTIONS
+async def test_sqlite_read_modify_write_transactions_do_not_lose_updates(
+    tmp_path: Path, begin: Begin
+) -> None:
     # The driver alone would run the SELECT outside any transaction: five increments would end as 1.
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'geko.db'}")
     try:
         async with db.transaction() as session:
             await session.execute(text("CREATE TABLE counter (n INTEGER)"))
             await session.execute(text("INSERT INTO counter VALUES (0)"))
-        await asyncio.gather(*(_read_then_increment(db) for _ in range(5)))
-        async with db.session() as session:
-            n = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
-    finally:
-        await db.dispose()
-
-    assert n == 5
-
-
-async def _core_write_then_fail(db: Database, statement: str) -> None:
-    async with db.core_transaction() as connection:
-        await connection.execute(text(statement))
-        raise RuntimeError("boom")
-
-
-async def _core_read_then_increment(db: Database) -> None:
-    async with db.core_transaction() as connection:
-        n = (await connection.execute(text("SELECT n FROM counter"))).scalar_one()
-        await asyncio.sleep(0.01)
-        await connection.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
-
-
-async def test_core_transactions_commit_roll_back_and_do_not_lose_updates(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'geko.db'}")
-    try:
-        async with db.core_transaction() as connection:
-            await connection.execute(text("CREATE TABLE counter (n INTEGER)"))
-            await connection.execute(text("INSERT INTO counter VALUES (0)"))
-        with pytest.raises(RuntimeError):
-            await _core_write_then_fail(db, "UPDATE counter SET n = 100")
-        await asyncio.gather(*(_core_read_then_increment(db) for _ in range(5)))
+        await asyncio.gather(*(_read_then_increment(db, begin) for _ in range(5)))
         async with db.session() as session:
             n = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
     finally:
