@@ -15,6 +15,7 @@ import pytest
 from services.providers.base import ChatMessage, ChatRequest, ProviderConfig, create_adapter
 from services.runtime.errors import ErrorCode, GekoError
 from tests.integration.providers.adapter_checks import client
+from tests.integration.providers.raw_http import raw_server, read_request
 
 __all__ = ["client"]
 
@@ -36,13 +37,7 @@ async def hanging_up_server(hang_ups: int) -> AsyncIterator[tuple[str, list[str]
     log: list[str] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        await reader.readexactly(length)
+        await read_request(reader)
         if len(log) < hang_ups:
             log.append("hung up")
         else:
@@ -57,13 +52,8 @@ async def hanging_up_server(hang_ups: int) -> AsyncIterator[tuple[str, list[str]
         writer.close()
         await writer.wait_closed()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1", log
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with raw_server(serve) as base_url:
+        yield f"{base_url}/v1", log
 
 
 async def test_a_connection_dropped_before_any_answer_is_retried_once(client: httpx.AsyncClient) -> None:

@@ -30,6 +30,7 @@ from services.providers.base import (
 from services.providers.errors import STREAM_CUT
 from services.runtime.errors import ErrorCode, GekoError
 from tests.integration.providers.adapter_checks import client, collect
+from tests.integration.providers.raw_http import raw_server, read_request
 
 __all__ = ["client"]
 
@@ -46,13 +47,7 @@ async def chunked_server(
     ends the body. Yields the base URL."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        await reader.readexactly(length)
+        await read_request(reader)
         encoding = b"content-encoding: gzip\r\n" if gzip else b""
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: "
@@ -76,13 +71,8 @@ async def chunked_server(
         writer.close()
         await writer.wait_closed()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with raw_server(serve) as base_url:
+        yield base_url
 
 
 def cut(body: bytes, size: int) -> list[bytes]:
