@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import os
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
@@ -86,6 +87,14 @@ def limit_malloc_arenas() -> None:
         mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
+def freeze_startup_heap() -> None:
+    """Takes what start-up allocated (modules, the schema, caches: ~230k objects in `geko up`) out of the
+    garbage collector's sight. Each full collection scanned them all with the event loop stopped (~95 ms,
+    every few seconds under load; ~40 ms after), for objects that live as long as the process anyway."""
+    gc.collect()
+    gc.freeze()
+
+
 def run(main: Coroutine[Any, Any, None]) -> None:
     """Runs `main`, turning the failures a user can act on into one line and exit code 1."""
     try:
@@ -120,6 +129,7 @@ async def _up(settings: Settings) -> None:
     stop = asyncio.create_task(wait_for_shutdown_signal())
     await asyncio.sleep(0)  # handlers installed: a signal during startup stops right after it
     async with run_embedded(settings) as platform:
+        freeze_startup_heap()
         announce(platform)
         await stop
 
@@ -166,6 +176,7 @@ async def _serve_service(settings: Settings, service: str, port: int | None) -> 
         server.serve_locally(deps.channels)  # e.g. audit's relay delivering to audit
         relay = OutboxRelay(deps.database, deps.channels, settings, [service])
         await relay.start()
+        freeze_startup_heap()
         typer.echo(f"GEKO {service} service is up: gRPC on {grpc_address(settings.grpc_host, bound)}")
         try:
             await stop
@@ -184,6 +195,7 @@ async def _serve_gateway(settings: Settings, port: int | None) -> None:
         create_app(settings), settings.host, port or settings.port, grace_seconds=settings.grpc_grace_seconds
     )
     await http.start()
+    freeze_startup_heap()
     typer.echo(f"GEKO gateway is up: http://{settings.host}:{http.port}/graphql")
     try:
         await stop

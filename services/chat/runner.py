@@ -10,7 +10,7 @@ audited; and exactly one terminal event.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +55,20 @@ class Outcome:
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+
+class _Started:
+    """A coroutine run as a task once it is first asked for: the question's store starts after the provider
+    request went out, or at settlement when no request did."""
+
+    def __init__(self, start: Callable[[], Coroutine[Any, Any, bool]]) -> None:
+        self._start = start
+        self._task: asyncio.Task[bool] | None = None
+
+    def task(self) -> asyncio.Task[bool]:
+        if self._task is None:
+            self._task = asyncio.create_task(self._start())
+        return self._task
 
 
 class TurnRunner:
@@ -106,7 +120,7 @@ class TurnRunner:
             return
         # Ids in this order, so the question sorts before the answer.
         prompt_id, message_id = new_id(), new_id()
-        prompt = asyncio.create_task(self._store_prompt(prepared, prompt_id))
+        prompt = _Started(lambda: self._store_prompt(prepared, prompt_id))
 
         def announce() -> None:
             turn.emit(events.started(prepared, message_id))
@@ -123,7 +137,7 @@ class TurnRunner:
                 turn.emit(events.failed(InternalError("the turn could not be settled")))
 
     async def _generate(
-        self, turn: Turn, prepared: Prepared, prompt: asyncio.Task[bool], announce: Callable[[], None]
+        self, turn: Turn, prepared: Prepared, prompt: _Started, announce: Callable[[], None]
     ) -> Outcome:
         outcome = Outcome()
         if turn.id in self._cancel_requested:
@@ -152,11 +166,12 @@ class TurnRunner:
         turn: Turn,
         prepared: Prepared,
         outcome: Outcome,
-        prompt: asyncio.Task[bool],
+        prompt: _Started,
         announce: Callable[[], None],
     ) -> None:
-        """The provider call. Its request goes out at once, while the question is stored; ChatStarted is
-        announced once the conversation it names exists, and the answer streams after it."""
+        """The provider call. Its request goes out first, then the question is stored while the provider
+        thinks (a store on the inline SQLite does not yield, so started first it would delay the request);
+        ChatStarted is announced once the conversation it names exists, and the answer streams after it."""
         with self._upstreams.lease(prepared.route) as adapter:
             request = ChatRequest(
                 model=prepared.model.name,
@@ -166,7 +181,7 @@ class TurnRunner:
             stream: AsyncIterator[Any] = adapter.stream(request)
             first = asyncio.create_task(anext(stream, None))
             try:
-                await asyncio.shield(prompt)
+                await asyncio.shield(prompt.task())
                 announce()
                 item = await first
                 if item is not None:
@@ -210,7 +225,7 @@ class TurnRunner:
         turn: Turn,
         prepared: Prepared,
         outcome: Outcome,
-        prompt: asyncio.Task[bool],
+        prompt: _Started,
         message_id: str,
     ) -> None:
         text = outcome.text
@@ -320,7 +335,7 @@ class TurnRunner:
     async def _store_answer(
         self,
         prepared: Prepared,
-        prompt: asyncio.Task[bool],
+        prompt: _Started,
         message_id: str,
         text: str,
         turn_usage: chat_pb2.Usage,
@@ -329,7 +344,7 @@ class TurnRunner:
         """The answer, after the question (so the conversation reads in order). A conversation deleted
         while its turn ran stays deleted: only a question that could not be stored lets the answer create
         it."""
-        asked = await prompt
+        asked = await prompt.task()
         await self._store(
             prepared,
             create=prepared.new_conversation and not asked,
