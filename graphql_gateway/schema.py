@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import strawberry
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
-from graphql.execution import Executor
+from graphql.execution import Executor, ExperimentalIncrementalExecutionResults
+from graphql.pyutils import AwaitableOrValue
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.context import StreamResultContextManager, WrappedHook
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, StreamExecutionResult
+from strawberry.utils.await_maybe import await_maybe
 
 from graphql_gateway.audit.queries import AuditQueries
 from graphql_gateway.auth.mutations import AuthMutations
@@ -19,6 +25,7 @@ from graphql_gateway.auth.subscriptions import AuthSubscriptions
 from graphql_gateway.chat.mutations import ChatMutations
 from graphql_gateway.chat.subscriptions import ChatSubscriptions
 from graphql_gateway.errors import ResultExtensions, ShapeErrors, log_unexpected
+from graphql_gateway.event_plan import EventPlan, EventPlans
 from graphql_gateway.limits import limit_extensions
 from graphql_gateway.memory.mutations import MemoryMutations
 from graphql_gateway.memory.queries import MemoryQueries
@@ -36,21 +43,101 @@ Mutation = merge_types(
 Subscription = merge_types("Subscription", (AuthSubscriptions, ModelSubscriptions, ChatSubscriptions))
 
 
+EVENT_PLANS = EventPlans()
+
+
 class EventExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, without the growth of a long subscription: graphql-core runs each event on a
-    copy of the subscription's executor that shares its sub-field memo, keyed by lists made anew for every
-    event, so each event left ~1.2 KB behind until the subscription ended (a turn streamed token by token:
-    ~240 KB). A memo of its own per event hits just as often, since no key is ever shared across events."""
+    """Strawberry's executor, with each subscription event run by a compiled plan (event_plan.py) where the
+    document allows one, and by graphql-core otherwise or when the plan cannot complete the event exactly.
+
+    graphql-core runs each event on a copy of the subscription's executor that shares its sub-field memo,
+    keyed by lists made anew for every event, so each event left ~1.2 KB behind until the subscription ended
+    (a turn streamed token by token: ~240 KB). A memo of its own per event hits just as often, since no key
+    is ever shared across events."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._event_plan: EventPlan | None = None
+        self._plan_compiled = False
 
     def build_per_event_executor(self, payload: Any) -> Executor[Any]:
+        if not self._plan_compiled:
+            self._event_plan = EVENT_PLANS.plan(self)
+            self._plan_compiled = True
+        if self._event_plan is None:
+            return self.graphql_core_event_executor(payload)
+        # graphql-core only calls `execute_operation` on what this returns (execute_subscription_event).
+        return cast("Executor[Any]", PlannedEvent(self, self._event_plan, payload))
+
+    def graphql_core_event_executor(self, payload: Any) -> Executor[Any]:
+        """graphql-core's executor of one event."""
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
         return executor
 
 
+class PlannedEvent:
+    """One subscription event, executed by its plan, or by graphql-core when the plan cannot."""
+
+    __slots__ = ("_executor", "_payload", "_plan")
+
+    def __init__(self, executor: EventExecutor, plan: EventPlan, payload: Any) -> None:
+        self._executor = executor
+        self._plan = plan
+        self._payload = payload
+
+    def execute_operation(
+        self, serially: bool | None = None
+    ) -> AwaitableOrValue[GraphQLExecutionResult | ExperimentalIncrementalExecutionResults]:
+        try:
+            return GraphQLExecutionResult(self._plan(self._payload), None)
+        except Exception:  # Unplanned, or what the plan did not foresee: graphql-core reports it its way
+            return self._executor.graphql_core_event_executor(self._payload).execute_operation(serially)
+
+
+class StreamResultHooks(StreamResultContextManager):
+    """Strawberry's `on_stream_result` hooks around one streamed result, with hooks looked up already."""
+
+    def __init__(self, hooks: list[WrappedHook], result: StreamExecutionResult) -> None:
+        self.hooks = hooks
+        self.result = result
+
+
+class ExtensionsRunner(SchemaExtensionsRunner):
+    """Strawberry's runner, with what it does for every streamed result (each chat event) looked up once per
+    operation: the extensions' `on_stream_result` hooks (Strawberry wraps each generator hook anew, ~5 µs),
+    and which extensions have results at all (the others' `get_results` is SchemaExtension's `{}`)."""
+
+    _stream_hooks: list[WrappedHook] | None = None
+    _with_results: list[SchemaExtension] | None = None
+
+    def on_stream_result(self, result: StreamExecutionResult) -> StreamResultContextManager:
+        if self._stream_hooks is None:
+            self._stream_hooks = StreamResultContextManager(self.extensions, result).hooks
+        return StreamResultHooks(self._stream_hooks, result)
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        if self._with_results is None:
+            self._with_results = [
+                extension
+                for extension in self.extensions
+                if getattr(extension.get_results, "__func__", None) is not SchemaExtension.get_results
+            ]
+        data: dict[str, Any] = {}
+        for extension in self._with_results:
+            data.update(await await_maybe(extension.get_results()))
+        data.update(ctx.extensions_results)
+        return data
+
+
 class GekoSchema(strawberry.Schema):
     """Logs only the errors clients see masked as INTERNAL; expected ones (their own mistakes) are not
-    worth a stack trace in the logs."""
+    worth a stack trace in the logs; and streams results with `ExtensionsRunner`."""
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return ExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
