@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -54,4 +54,5 @@ def require_service() -> Principal:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (as `uuid4().hex` gave, without building a UUID: a third of the cost)."""
+    return os.urandom(16).hex()

@@ -27,11 +27,6 @@ def service_token(secret_key: bytes) -> str:
     return SERVICE_TOKEN_PREFIX + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
-def is_service_token(token: str, secret_key: bytes) -> bool:
-    """Whether `token` is the service token of `secret_key` (compared in constant time)."""
-    return hmac.compare_digest(token.encode("utf-8"), service_token(secret_key).encode("ascii"))
-
-
 def service_principal(token: str) -> Principal:
     """The principal a verified service token speaks for: the platform, with no user and no tenant."""
     return Principal(user_id="", tenant_id="", role=SERVICE_ROLE, token=token)

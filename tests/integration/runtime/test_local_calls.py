@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import pytest
 
 from db import migrate
@@ -212,14 +214,28 @@ async def test_health_stays_on_the_socket(platform: Platform) -> None:
 # ---- stream mechanics, deadlines and the switch, against a servicer double ----
 
 
+# Set by callers and by AuthDouble.GetMe: neither side may see the other's value.
+_probe: ContextVar[str] = ContextVar("probe", default="")
+
+
 class AuthDouble(auth_pb2_grpc.AuthServiceServicer):
-    """GetMe reports the user agent it saw; Refresh outlives any deadline."""
+    """GetMe reports the user agent and the probe it saw (then sets the probe); Refresh outlives any
+    deadline and notes its cancellation."""
+
+    def __init__(self) -> None:
+        self.refresh_cancelled = asyncio.Event()
 
     async def GetMe(self, request: Any, context: Any) -> auth_pb2.GetMeResponse:
-        return auth_pb2.GetMeResponse(user=auth_pb2.User(name=current_user_agent.get() or ""))
+        seen = _probe.get()
+        _probe.set("server")
+        return auth_pb2.GetMeResponse(user=auth_pb2.User(name=current_user_agent.get() or "", email=seen))
 
     async def Refresh(self, request: Any, context: Any) -> auth_pb2.RefreshResponse:
-        await asyncio.sleep(30)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            self.refresh_cancelled.set()
+            raise
         return auth_pb2.RefreshResponse()
 
 
@@ -247,6 +263,7 @@ class ChatDouble(chat_pb2_grpc.ChatServiceServicer):
 
 @dataclass
 class Doubles:
+    auth: AuthDouble
     chat: ChatDouble
     local: Channels
     socket: Channels
@@ -254,10 +271,10 @@ class Doubles:
 
 @pytest.fixture
 async def doubles(settings: Settings) -> AsyncIterator[Doubles]:
-    chat = ChatDouble()
+    auth, chat = AuthDouble(), ChatDouble()
     server = GrpcServer(
         [
-            ServiceRegistration(AUTH, AuthDouble(), auth_pb2_grpc.add_AuthServiceServicer_to_server),
+            ServiceRegistration(AUTH, auth, auth_pb2_grpc.add_AuthServiceServicer_to_server),
             ServiceRegistration(CHAT, chat, chat_pb2_grpc.add_ChatServiceServicer_to_server),
         ],
         token_verifier=None,
@@ -274,7 +291,7 @@ async def doubles(settings: Settings) -> AsyncIterator[Doubles]:
     local, socket = Channels(settings), Channels(settings)
     server.serve_locally(local)
     try:
-        yield Doubles(chat, local, socket)
+        yield Doubles(auth, chat, local, socket)
     finally:
         await local.close()
         await socket.close()
@@ -356,6 +373,89 @@ async def test_deadlines_give_the_same_error_as_over_the_socket(doubles: Doubles
 
     assert outcomes[0] == outcomes[1]
     assert {failure[0] for failure in outcomes[0]} == {ErrorCode.UPSTREAM_UNAVAILABLE}
+
+
+async def test_a_unary_call_runs_in_a_context_of_its_own(doubles: Doubles) -> None:
+    _probe.set("caller")
+
+    first = await _auth(doubles.local).GetMe(auth_pb2.GetMeRequest())
+    second = await _auth(doubles.local).GetMe(auth_pb2.GetMeRequest())
+
+    assert (first.user.email, second.user.email) == ("", "")  # neither the caller's nor the last call's
+    assert _probe.get() == "caller"
+
+
+async def _cancellation_seen_by(call: Any) -> int:
+    """Awaits `call`; on CancelledError, how many cancellations the awaiting task itself has pending."""
+    try:
+        await call
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        assert task is not None
+        return task.cancelling()
+    raise AssertionError("the call was not cancelled")
+
+
+async def test_cancelling_a_unary_call_reaches_the_servicer_not_the_awaiting_task(doubles: Doubles) -> None:
+    call = _auth(doubles.local).Refresh(auth_pb2.RefreshRequest(), timeout=30)
+    awaiting = asyncio.create_task(_cancellation_seen_by(call))
+    await asyncio.sleep(0.01)
+
+    assert call.cancel()
+
+    assert await asyncio.wait_for(awaiting, timeout=5) == 0  # as grpc.aio: the await raises, nothing else
+    assert doubles.auth.refresh_cancelled.is_set()
+    assert call.done()
+    assert call.cancelled()
+    assert await call.code() is grpc.StatusCode.CANCELLED
+
+
+async def test_cancelling_the_caller_cancels_the_unary_servicer(doubles: Doubles) -> None:
+    async def refresh() -> Any:
+        return await _auth(doubles.local).Refresh(auth_pb2.RefreshRequest(), timeout=30)
+
+    caller = asyncio.create_task(refresh())
+    await asyncio.sleep(0.01)
+    caller.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert doubles.auth.refresh_cancelled.is_set()
+
+
+async def test_a_unary_deadline_cancels_the_servicer_and_leaves_the_caller_running(doubles: Doubles) -> None:
+    with pytest.raises(GekoError) as caught:
+        await _auth(doubles.local).Refresh(auth_pb2.RefreshRequest(), timeout=0.05)
+    task = asyncio.current_task()
+    assert task is not None
+
+    assert caught.value.code is ErrorCode.UPSTREAM_UNAVAILABLE
+    assert doubles.auth.refresh_cancelled.is_set()
+    assert task.cancelling() == 0
+    await asyncio.sleep(0.01)  # the caller is not cancelled later either
+
+
+async def test_a_stopping_server_ends_running_unary_calls_as_unavailable(settings: Settings) -> None:
+    auth = AuthDouble()
+    server = GrpcServer(
+        [ServiceRegistration(AUTH, auth, auth_pb2_grpc.add_AuthServiceServicer_to_server)],
+        token_verifier=None,
+        settings=settings,
+    )
+    await server.start("127.0.0.1:0")
+    channels = Channels(settings)
+    server.serve_locally(channels)
+    running = asyncio.ensure_future(_auth(channels).Refresh(auth_pb2.RefreshRequest(), timeout=30))
+    await asyncio.sleep(0.01)
+    try:
+        await server.stop(0.05)  # Refresh outlives the grace
+        with pytest.raises(GekoError) as caught:
+            await running
+    finally:
+        await channels.close()
+
+    assert caught.value.code is ErrorCode.UPSTREAM_UNAVAILABLE
+    assert auth.refresh_cancelled.is_set()
 
 
 async def test_local_calls_off_keeps_every_call_on_the_socket(settings: Settings) -> None:

@@ -6,11 +6,13 @@ import time
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from joserfc import jwt
 from joserfc.jwk import OctKey, OKPKey, RSAKey
 
 from services.runtime.context import Principal
 from services.runtime.errors import GekoError, Unauthenticated, UpstreamUnavailable
+from services.runtime.service_identity import SERVICE_TOKEN_PREFIX, service_token
 from services.runtime.settings import Settings
 from services.runtime.tokens import JwksTokenVerifier
 from tests.unit.runtime.jwt_helpers import b64_json as _b64
@@ -309,3 +311,40 @@ async def test_a_verified_token_is_reused_until_its_key_is_withdrawn(
 
     assert again is first  # answered from the cache, signature not checked twice
     assert str(after_refresh.value) == "unknown signing key"
+
+
+async def test_a_cached_token_is_refused_once_it_expired(
+    verifier: JwksTokenVerifier, ed_key: OKPKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued = time.time()
+    token = _sign(ed_key, _claims(exp=int(issued) + 60))
+    principal = await verifier.verify(token)  # verified and cached until its exp
+    assert await verifier.verify(token) is principal
+    monkeypatch.setattr(time, "time", lambda: issued + 60 + 31)  # past exp and the 30 s leeway
+
+    with pytest.raises(Unauthenticated) as caught:
+        await verifier.verify(token)
+
+    assert str(caught.value) == "token expired"
+
+
+async def test_only_the_service_token_of_the_verifiers_key_is_the_platform(settings: Settings) -> None:
+    key, other = Fernet.generate_key(), Fernet.generate_key()
+    verifier = JwksTokenVerifier(FakeAuth().fetch_jwks, FakeAuth().verify_remote, settings, service_key=key)
+    keyless = JwksTokenVerifier(FakeAuth().fetch_jwks, FakeAuth().verify_remote, settings)
+
+    first = await verifier.verify(service_token(key))
+    again = await verifier.verify(service_token(key))
+    refused = [
+        (verifier, service_token(other)),
+        (verifier, service_token(key)[:-1]),
+        (verifier, SERVICE_TOKEN_PREFIX + "é"),
+        (keyless, service_token(key)),
+    ]
+
+    assert first.is_service
+    assert first.token == service_token(key)
+    assert again == first
+    for checker, token in refused:
+        with pytest.raises(Unauthenticated, match="invalid service token"):
+            await checker.verify(token)
