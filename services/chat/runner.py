@@ -172,33 +172,33 @@ class TurnRunner:
         """The provider call. Its request goes out first, then the question is stored while the provider
         thinks (a store on the inline SQLite does not yield, so started first it would delay the request);
         ChatStarted is announced once the conversation it names exists, and the answer streams after it."""
-        with self._upstreams.lease(prepared.route) as adapter:
-            request = ChatRequest(
-                model=prepared.model.name,
-                messages=prepared.messages,
-                max_output_tokens=prepared.max_output_tokens,
-            )
-            stream: AsyncIterator[Any] = adapter.stream(request)
-            first = asyncio.create_task(anext(stream, None))
-            try:
-                await asyncio.shield(prompt.task())
-                announce()
-                item = await first
-                if item is not None:
-                    # A reader woken by a token (it was idle) sends it before the next ones pile up.
+        adapter = self._upstreams.adapter(prepared.route)
+        request = ChatRequest(
+            model=prepared.model.name,
+            messages=prepared.messages,
+            max_output_tokens=prepared.max_output_tokens,
+        )
+        stream: AsyncIterator[Any] = adapter.stream(request)
+        first = asyncio.create_task(anext(stream, None))
+        try:
+            await asyncio.shield(prompt.task())
+            announce()
+            item = await first
+            if item is not None:
+                # A reader woken by a token (it was idle) sends it before the next ones pile up.
+                if self._take(turn, outcome, item):
+                    await asyncio.sleep(0)
+                async for item in stream:
                     if self._take(turn, outcome, item):
                         await asyncio.sleep(0)
-                    async for item in stream:
-                        if self._take(turn, outcome, item):
-                            await asyncio.sleep(0)
-            finally:
-                if not first.done():
-                    first.cancel()
-                    with suppress(BaseException):
-                        await first
-                aclose = getattr(stream, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+        finally:
+            if not first.done():
+                first.cancel()
+                with suppress(BaseException):
+                    await first
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     @staticmethod
     def _take(turn: Turn, outcome: Outcome, item: Any) -> bool:

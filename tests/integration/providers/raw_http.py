@@ -10,15 +10,20 @@ from contextlib import asynccontextmanager
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def read_request(reader: asyncio.StreamReader) -> None:
-    """Reads one request, head and body (the adapters always send a content-length)."""
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """Reads one request, head and body (a body only by content-length, which the adapters always send);
+    returns its head."""
     head = await reader.readuntil(b"\r\n\r\n")
     length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length")
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        ),
+        0,
     )
     await reader.readexactly(length)
+    return head
 
 
 @asynccontextmanager
