@@ -14,10 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from geko.audit.v1 import audit_pb2
-from services.events.outbox import add_outbox_event
+from services.events.outbox import add_outbox_event, add_outbox_row
 from services.runtime.clock import utcnow
 from services.runtime.context import (
     current_peer_ip,
@@ -76,7 +76,7 @@ class AuditAction(StrEnum):
 
 
 async def record_audit(
-    session: AsyncSession,
+    transaction: AsyncSession | AsyncConnection,
     *,
     service: str,
     action: str,
@@ -87,7 +87,8 @@ async def record_audit(
     actor_user_id: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> str:
-    """Adds an audit event to `session`'s transaction (delivered after it commits); the event's id.
+    """Adds an audit event to the caller's transaction — a session's or a `Database.core_transaction()`'s
+    connection — (delivered after it commits); the event's id.
 
     `service` is the emitting service (its relay delivers the row). The actor defaults to the signed-in
     user of the current request (none for a service or anonymous caller). `details` must be JSON-serialisable
@@ -120,7 +121,9 @@ async def record_audit(
         "request_id": _cut(current_request_id.get(), MAX_REQUEST_ID_LENGTH),
         "created_at": utcnow().isoformat(),
     }
-    return add_outbox_event(session, service=service, topic=AUDIT_TOPIC, payload=payload)
+    if isinstance(transaction, AsyncConnection):
+        return await add_outbox_row(transaction, service=service, topic=AUDIT_TOPIC, payload=payload)
+    return add_outbox_event(transaction, service=service, topic=AUDIT_TOPIC, payload=payload)
 
 
 def _cut(value: str | None, limit: int) -> str | None:

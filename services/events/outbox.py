@@ -6,6 +6,9 @@ deliver the committed rows' services, so an embedded audit entry appears in mill
 (within the relay's ROUND_INTERVAL_SECONDS while rows keep coming).
 A rolled-back transaction writes nothing and, at most, causes one needless wake-up.
 
+A writer on `Database.core_transaction()` (no session) uses `add_outbox_row`: the same row, inserted at once,
+and the same wake-up, queued with `after_commit`.
+
 Rows join the session as `OutboxEvent` objects, but its flush writes them with one Core INSERT and leaves
 them out of the ORM's unit of work (`before_flush`), which cost several times that statement: nearly every
 write of the platform adds one. They are written when the session flushes, as before (at the latest when it
@@ -15,16 +18,18 @@ commits), and go back to being plain objects.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Table, event, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 
 from db.models.outbox import OutboxEvent
 from services.runtime.clock import utcnow
+from services.runtime.database import after_commit
 from services.runtime.ids import new_id
 from services.runtime.settings import SERVICES
 
@@ -33,25 +38,40 @@ OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
 _INSERT = insert(OUTBOX)
 
 
-def add_outbox_event(session: AsyncSession, *, service: str, topic: str, payload: dict[str, Any]) -> str:
-    """Adds one undelivered row for `service` (one of SERVICES) to the caller's transaction; its id."""
+def _new_row(service: str, topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The column values of one undelivered row for `service` (one of SERVICES)."""
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
     now = utcnow()
-    row = OutboxEvent(
-        id=new_id(),
-        service=service,
-        topic=topic,
-        payload=payload,
-        available_at=now,
-        delivered_at=None,
-        attempts=0,
-        last_error=None,
-        created_at=now,
-    )
+    return {
+        "id": new_id(),
+        "service": service,
+        "topic": topic,
+        "payload": payload,
+        "available_at": now,
+        "delivered_at": None,
+        "attempts": 0,
+        "last_error": None,
+        "created_at": now,
+    }
+
+
+def add_outbox_event(session: AsyncSession, *, service: str, topic: str, payload: dict[str, Any]) -> str:
+    """Adds one undelivered row for `service` (one of SERVICES) to the caller's transaction; its id."""
+    row = OutboxEvent(**_new_row(service, topic, payload))
     session.add(row)
     session.info.setdefault(_PENDING_KEY, set()).add(service)
     return row.id
+
+
+async def add_outbox_row(
+    connection: AsyncConnection, *, service: str, topic: str, payload: dict[str, Any]
+) -> str:
+    """`add_outbox_event` in a `Database.core_transaction()`: the row is inserted now; its id."""
+    row = _new_row(service, topic, payload)
+    await connection.execute(_INSERT, row)
+    after_commit(connection, partial(_wake, frozenset((service,))))
+    return str(row["id"])
 
 
 @dataclass(eq=False)
@@ -103,8 +123,12 @@ def _write_rows(session: Session, _flush: UOWTransaction, _instances: object) ->
 @event.listens_for(Session, "after_commit")
 def _wake_relays(session: Session) -> None:
     services = session.info.pop(_PENDING_KEY, None)
-    if not services:
-        return
+    if services:
+        _wake(services)
+
+
+def _wake(services: Set[str]) -> None:
+    """Wakes the relays that deliver rows of any of `services`."""
     for waiter in list(_waiters):
         if waiter.services & services:
             waiter.wake()

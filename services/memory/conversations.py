@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models.memory import Conversation, Message
 from services.events.audit import record_audit
 from services.memory.context import Context, assemble
-from services.memory.repository import ConversationRepository, MessageRepository
+from services.memory.repository import ConversationRepository, MessageRepository, TurnWriter, detached
 from services.memory.titles import title_from_message, valid_title
 from services.runtime.access import WorkspaceAccess, canonical_workspace_id, require_user
 from services.runtime.clock import utcnow
@@ -58,6 +58,10 @@ class NewMessage:
     tool_calls_json: str = ""
 
 
+# (message id, the message, the field naming its id in errors): what `_store` stores.
+Item = tuple[str, NewMessage, str]
+
+
 def _checked_message_id(new: NewMessage, field_prefix: str) -> str:
     """The message's canonical id (empty lets the server choose), once its id and content are valid; errors
     name `field_prefix` + the field (`messages[1].content` in a batch)."""
@@ -71,37 +75,45 @@ def _checked_message_id(new: NewMessage, field_prefix: str) -> str:
     return message_id
 
 
-def _message(principal: Principal, conversation: Conversation, message_id: str, new: NewMessage) -> Message:
-    """The message to store, created strictly after the conversation's last one, so that messages stored
-    in one call keep their order."""
-    previous = conversation.last_message_at
+def _message(
+    principal: Principal, conversation_id: str, previous: datetime | None, message_id: str, new: NewMessage
+) -> Message:
+    """The message to store, created strictly after `previous` (the conversation's last one), so that
+    messages stored in one call keep their order."""
     now = utcnow()
-    return Message(
-        id=message_id,
-        tenant_id=principal.tenant_id,
-        conversation_id=conversation.id,
-        role=new.role,
-        # PostgreSQL text cannot hold NUL; a model may still emit one. The rest of the answer is kept.
-        content=new.content.replace("\x00", ""),
-        model_id=new.model_id,
-        input_tokens=new.input_tokens,
-        output_tokens=new.output_tokens,
-        status=new.status,
-        turn_id=new.turn_id,
-        tool_call_id=new.tool_call_id,
-        tool_calls_json=new.tool_calls_json,
-        created_at=now if previous is None or now > previous else previous + timedelta(microseconds=1),
+    return detached(
+        Message,
+        {
+            "id": message_id,
+            "tenant_id": principal.tenant_id,
+            "conversation_id": conversation_id,
+            "role": new.role,
+            # PostgreSQL text cannot hold NUL; a model may still emit one. The rest of the answer is kept.
+            "content": new.content.replace("\x00", ""),
+            "model_id": new.model_id,
+            "input_tokens": new.input_tokens,
+            "output_tokens": new.output_tokens,
+            "status": new.status,
+            "turn_id": new.turn_id,
+            "tool_call_id": new.tool_call_id,
+            "tool_calls_json": new.tool_calls_json,
+            "created_at": now if previous is None or now > previous else previous + timedelta(microseconds=1),
+        },
     )
+
+
+class _Unconfirmed(Exception):
+    """A first try's guess about the conversation it adds to did not hold (see `_append_unread`)."""
 
 
 async def _optimistically(store: Callable[[bool], Awaitable[T]], conflict: Conflict) -> T:
     """`store(False)`, which lets the primary key find a message id (or a conversation to create) stored
-    already — a replay is rare, so the common write saves the look-ups —, then, on a key conflict,
-    `store(True)`, which looks them up and answers what is stored; `conflict` when that meets a conflict
-    too (a concurrent writer)."""
+    already and guesses the rest — a replay is rare, so the common write saves the look-ups —, then, on a
+    key conflict or a wrong guess, `store(True)`, which looks them up and answers what is stored;
+    `conflict` when that meets a conflict too (a concurrent writer)."""
     try:
         return await store(False)
-    except IntegrityError:
+    except (IntegrityError, _Unconfirmed):
         pass
     try:
         return await store(True)
@@ -140,17 +152,17 @@ class MemoryService:
         chosen = parse_id(conversation_id) if conversation_id.strip() else new_id()
         if chosen is None:
             raise BadInput("conversation_id is not a UUID", field="conversation_id")
-        async with self._db.transaction() as session:
+        async with self._db.core_transaction() as connection:
             conversation, new = await self._claim(
-                session, principal, workspace_id, chosen, title=valid_title(title), create=True
+                connection, principal, workspace_id, chosen, title=valid_title(title), create=True
             )
             if new:
-                await self._insert(session, principal, conversation)
+                await self._insert(connection, principal, conversation)
         return conversation
 
     async def _claim(
         self,
-        session: AsyncSession,
+        connection: AsyncConnection,
         principal: Principal,
         workspace_id: str,
         conversation_id: str,
@@ -162,10 +174,9 @@ class MemoryService:
         """The caller's conversation `conversation_id` in the workspace, locked for writing, and whether it
         is new: when missing and `create` is set, a new one to store with `_insert`. Someone else's is a
         CONFLICT when creating (the id is taken) and NOT_FOUND otherwise, as is a missing one. Without
-        `look_up`, one to create is taken to be new: storing it fails on the primary key when it is not."""
-        existing = (
-            await ConversationRepository(session).locked(conversation_id) if look_up or not create else None
-        )
+        `look_up` (only when creating), it is taken to be new: storing it fails on the primary key when it
+        is not."""
+        existing = await TurnWriter(connection).locked(conversation_id) if look_up else None
         if existing is not None:
             owner = (existing.tenant_id, existing.user_id, existing.workspace_id)
             if owner == (principal.tenant_id, principal.user_id, workspace_id):
@@ -175,23 +186,25 @@ class MemoryService:
         if not create:
             raise NotFound(CONVERSATION_NOT_FOUND)
         now = utcnow()
-        conversation = Conversation(
-            id=conversation_id,
-            tenant_id=principal.tenant_id,
-            workspace_id=workspace_id,
-            user_id=principal.user_id,
-            title=title,
-            archived_at=None,
-            last_message_at=None,
-            created_at=now,
-            updated_at=now,
-        )
-        return conversation, True
+        values = {
+            "id": conversation_id,
+            "tenant_id": principal.tenant_id,
+            "workspace_id": workspace_id,
+            "user_id": principal.user_id,
+            "title": title,
+            "archived_at": None,
+            "last_message_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return detached(Conversation, values), True
 
-    async def _insert(self, session: AsyncSession, principal: Principal, conversation: Conversation) -> None:
+    async def _insert(
+        self, connection: AsyncConnection, principal: Principal, conversation: Conversation
+    ) -> None:
         """Stores a new conversation from `_claim`, audited."""
-        await ConversationRepository(session).insert(conversation)
-        await self._audit(session, principal, conversation, "CONVERSATION_CREATED")
+        await TurnWriter(connection).insert_conversation(conversation)
+        await self._audit(connection, principal, conversation, "CONVERSATION_CREATED")
 
     async def get(self, conversation_id: str) -> Conversation:
         return (await self._owned(conversation_id, VIEW))[1]
@@ -253,30 +266,18 @@ class MemoryService:
         returned unchanged); sets an empty title from the first user message."""
         principal, found = await self._owned(conversation_id, WRITE)
         message_id = _checked_message_id(new, field_prefix="")
-
-        async def store(look_up: bool) -> tuple[Message, Conversation]:
-            async with self._db.transaction() as session:
-                conversation = await ConversationRepository(session).locked(found.id)
-                if conversation is None or (conversation.tenant_id, conversation.user_id) != (
-                    principal.tenant_id,
-                    principal.user_id,
-                ):
-                    raise NotFound(CONVERSATION_NOT_FOUND)
-                [message] = await self._put(
-                    session,
-                    principal,
-                    conversation,
-                    False,
-                    [(message_id, new, "message_id")],
-                    look_up=look_up,
-                )
-            return message, conversation
-
-        # Another conversation stored this id between the look-up and the insert (this conversation's
-        # own appends are serialised by its row lock, so they find the message instead).
-        return await _optimistically(
-            store, Conflict("message_id is already used by another message", field="message_id")
+        # A conflict: another conversation stored this id between the look-up and the insert (this
+        # conversation's own appends are serialised by its row lock, so they find the message instead).
+        [message], conversation = await self._store(
+            principal,
+            found.workspace_id,
+            found.id,
+            create=False,
+            title="",
+            items=[(message_id, new, "message_id")],
+            conflict=Conflict("message_id is already used by another message", field="message_id"),
         )
+        return message, conversation
 
     async def append_turn(
         self,
@@ -303,29 +304,58 @@ class MemoryService:
         ]
         title = valid_title(title)
         principal = await self._access.require(workspace_id, WRITE)
-        workspace_id = canonical_workspace_id(workspace_id)
+        # A conflict: the conversation or one of these ids was stored already (a replay, a concurrent call)
+        # and the second try meets it too.
+        return await self._store(
+            principal,
+            canonical_workspace_id(workspace_id),
+            chosen,
+            create=create,
+            title=title,
+            items=items,
+            conflict=Conflict("a message id is already used by another message", field="messages"),
+        )
+
+    async def _store(
+        self,
+        principal: Principal,
+        workspace_id: str,
+        conversation_id: str,
+        *,
+        create: bool,
+        title: str,
+        items: Sequence[Item],
+        conflict: Conflict,
+    ) -> tuple[list[Message], Conversation]:
+        """Stores `items` in the caller's conversation in one transaction, creating it first when `create`
+        is set and it is missing (with `title`, as `create` with a chosen id); `conflict` as
+        `_optimistically` says. A first try adds to an existing one unread (`_append_unread`)."""
 
         async def store(look_up: bool) -> tuple[list[Message], Conversation]:
-            async with self._db.transaction() as session:
+            async with self._db.core_transaction() as connection:
+                if not (create or look_up):
+                    return await _append_unread(connection, principal, workspace_id, conversation_id, items)
                 conversation, new = await self._claim(
-                    session, principal, workspace_id, chosen, title=title, create=create, look_up=look_up
+                    connection,
+                    principal,
+                    workspace_id,
+                    conversation_id,
+                    title=title,
+                    create=create,
+                    look_up=look_up,
                 )
-                stored = await self._put(session, principal, conversation, new, items, look_up=look_up)
+                stored = await self._put(connection, principal, conversation, new, items, look_up=look_up)
             return stored, conversation
 
-        # The conversation or one of these ids was stored already (a replay, a concurrent call): the second
-        # try sees it.
-        return await _optimistically(
-            store, Conflict("a message id is already used by another message", field="messages")
-        )
+        return await _optimistically(store, conflict)
 
     async def _put(
         self,
-        session: AsyncSession,
+        connection: AsyncConnection,
         principal: Principal,
         conversation: Conversation,
         new_conversation: bool,
-        items: Sequence[tuple[str, NewMessage, str]],
+        items: Sequence[Item],
         *,
         look_up: bool,
     ) -> list[Message]:
@@ -334,9 +364,9 @@ class MemoryService:
         when `look_up`: a first try leaves that to the primary key); an id used in another conversation is
         a CONFLICT naming the field. Moves the conversation's activity times; an untitled one takes the
         first user message's."""
-        repository = MessageRepository(session)
+        writer = TurnWriter(connection)
         ids = [message_id for message_id, _, _ in items if message_id]
-        known = await repository.by_ids(ids) if look_up and ids else {}
+        known = await writer.messages_by_ids(ids) if look_up and ids else {}
         stored: list[Message] = []
         fresh: list[Message] = []
         has_user_message = False
@@ -349,20 +379,22 @@ class MemoryService:
                 stored.append(existing)
                 continue
             if new.role == "user" and not conversation.title and not has_user_message:
-                if new_conversation or not await repository.has_user_message(conversation.id):
+                if new_conversation or not await writer.has_user_message(conversation.id):
                     conversation.title = title_from_message(new.content)
                 has_user_message = True
-            message = _message(principal, conversation, message_id or new_id(), new)
+            message = _message(
+                principal, conversation.id, conversation.last_message_at, message_id or new_id(), new
+            )
             conversation.last_message_at = conversation.updated_at = message.created_at
             known[message.id] = message
             stored.append(message)
             fresh.append(message)
         if new_conversation:
-            await self._insert(session, principal, conversation)
+            await self._insert(connection, principal, conversation)
         elif fresh:
-            await ConversationRepository(session).touch(conversation)
+            await writer.touch(conversation)
         if fresh:
-            await repository.insert(fresh)
+            await writer.insert_messages(fresh)
         return stored
 
     async def messages(self, conversation_id: str, *, size: int, token: str) -> Page[Message]:
@@ -394,14 +426,14 @@ class MemoryService:
 
     @staticmethod
     async def _audit(
-        session: AsyncSession,
+        transaction: AsyncSession | AsyncConnection,
         principal: Principal,
         conversation: Conversation,
         action: str,
         details: dict[str, object] | None = None,
     ) -> None:
         await record_audit(
-            session,
+            transaction,
             service=SERVICE,
             action=action,
             tenant_id=principal.tenant_id,
@@ -410,3 +442,37 @@ class MemoryService:
             resource_id=conversation.id,
             details=details,
         )
+
+
+async def _append_unread(
+    connection: AsyncConnection,
+    principal: Principal,
+    workspace_id: str,
+    conversation_id: str,
+    items: Sequence[Item],
+) -> tuple[list[Message], Conversation]:
+    """A first try at adding `items` to an existing conversation in two statements, without the locked read:
+    it takes the conversation to be the caller's, its last message to be older than these and, when they
+    hold a user message, its title to be set already (so it stays). The UPDATE moves its activity times
+    only when all that holds, else `_Unconfirmed` leaves the call to the second try, which reads it; a
+    message id stored already fails the INSERT on its primary key, to the same effect."""
+    fresh: list[Message] = []
+    previous: datetime | None = None
+    for message_id, new, _ in items:
+        message = _message(principal, conversation_id, previous, message_id or new_id(), new)
+        previous = message.created_at
+        fresh.append(message)
+    writer = TurnWriter(connection)
+    conversation = await writer.touch_owned(
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        workspace_id=workspace_id,
+        conversation_id=conversation_id,
+        first_at=fresh[0].created_at,
+        last_at=fresh[-1].created_at,
+        untitled_ok=all(new.role != "user" for _, new, _ in items),
+    )
+    if conversation is None:
+        raise _Unconfirmed
+    await writer.insert_messages(fresh)
+    return fresh, conversation

@@ -15,6 +15,7 @@ from db.models.outbox import OutboxEvent
 from services.audit import servicer as audit_servicer
 from services.audit.chain import GENESIS_HASH
 from services.events.audit import AuditAction, record_audit
+from services.events.outbox import register_waiter, unregister_waiter
 from services.events.relay import BATCH_SIZE, OutboxRelay
 from services.hosting import reserved_loopback_port
 from services.runtime.clients import Channels
@@ -32,16 +33,23 @@ from services.runtime.metrics import REGISTRY
 from services.runtime.server import GrpcServer
 from services.runtime.tokens import jwks_verifier_from_channels
 from tests.integration.audit.harness import AuditPlatform
+from tests.unit.runtime.test_database import TRANSACTIONS, Begin
 
 SERVICE = "billing"  # rows of a service whose code emits none in these tests, so relays see only ours
 
 
-async def emit(database: Database, tenant_id: str, count: int = 1, **fields: str) -> list[str]:
-    """`count` audit events of `tenant_id`, committed in one transaction; their ids."""
-    async with database.transaction() as session:
+async def emit(
+    database: Database,
+    tenant_id: str,
+    count: int = 1,
+    begin: Begin = Database.transaction,
+    **fields: str,
+) -> list[str]:
+    """`count` audit events of `tenant_id`, committed in one transaction (`begin`'s kind); their ids."""
+    async with begin(database) as transaction:
         return [
             await record_audit(
-                session,
+                transaction,
                 service=SERVICE,
                 action=fields.get("action", AuditAction.WORKSPACE_UPDATED),
                 tenant_id=tenant_id,
@@ -99,15 +107,16 @@ async def make_due(database: Database, ids: Sequence[str]) -> None:
         )
 
 
-async def test_a_rolled_back_change_records_nothing(audit_platform: AuditPlatform) -> None:
+@TRANSACTIONS
+async def test_a_rolled_back_change_records_nothing(audit_platform: AuditPlatform, begin: Begin) -> None:
     tenant_id = new_id()
     written: list[str] = []
 
     async def change_that_fails() -> None:
-        async with audit_platform.database.transaction() as session:
+        async with begin(audit_platform.database) as transaction:
             written.append(
                 await record_audit(
-                    session,
+                    transaction,
                     service=SERVICE,
                     action="WORKSPACE_CREATED",
                     tenant_id=tenant_id,
@@ -226,18 +235,54 @@ async def test_a_bad_event_does_not_hold_back_the_next(audit_platform: AuditPlat
     assert [entry.id for entry in await chain_of(audit_platform.database, tenant_id)] == [good]
 
 
-async def test_a_commit_wakes_the_running_relay(audit_platform: AuditPlatform) -> None:
+@TRANSACTIONS
+async def test_a_commit_wakes_the_running_relay(audit_platform: AuditPlatform, begin: Begin) -> None:
     tenant_id = new_id()
     relay = audit_platform.relay(poll_seconds=3600)  # only a wake-up can make it deliver in time
     await relay.start()
     for expected in (1, 2):  # the second event arrives after the relay's first round, while it waits
-        await emit(audit_platform.database, tenant_id)
+        await emit(audit_platform.database, tenant_id, begin=begin)
         for _ in range(400):
             if len(await chain_of(audit_platform.database, tenant_id)) == expected:
                 break
             await asyncio.sleep(0.025)
         assert len(await chain_of(audit_platform.database, tenant_id)) == expected
     await relay.stop()
+
+
+async def _fail_after_an_event(database: Database, begin: Begin) -> None:
+    async with begin(database) as transaction:
+        await record_audit(
+            transaction, service=SERVICE, action="WORKSPACE_CREATED", tenant_id=new_id(), resource_type="w"
+        )
+        raise RuntimeError("the change failed")
+
+
+@TRANSACTIONS
+async def test_relays_are_woken_once_the_transaction_commits_and_never_by_a_rollback(
+    audit_platform: AuditPlatform, begin: Begin
+) -> None:
+    waiter = register_waiter([SERVICE])
+    try:
+        with pytest.raises(RuntimeError):
+            await _fail_after_an_event(audit_platform.database, begin)
+        async with begin(audit_platform.database):
+            pass  # the same pooled connection, most likely: the rolled-back wake-up must not linger on it
+        rolled_back = waiter.event.is_set()
+        async with begin(audit_platform.database) as transaction:
+            await record_audit(
+                transaction,
+                service=SERVICE,
+                action="WORKSPACE_CREATED",
+                tenant_id=new_id(),
+                resource_type="w",
+            )
+            woken_before_commit = waiter.event.is_set()
+        woken = waiter.event.is_set()
+    finally:
+        unregister_waiter(waiter)
+
+    assert (rolled_back, woken_before_commit, woken) == (False, False, True)
 
 
 async def test_two_relays_racing_deliver_every_event_once(audit_platform: AuditPlatform) -> None:

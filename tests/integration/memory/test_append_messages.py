@@ -4,13 +4,15 @@ nothing, idempotent by message id."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, timedelta
 
 import grpc
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from db.models.memory import Conversation, Message
 from geko.memory.v1 import memory_pb2, memory_pb2_grpc
+from services.runtime.clock import utcnow
 from services.runtime.errors import ErrorCode
 from services.runtime.ids import new_id
 from tests.integration.auth.harness import Platform, audit_events, db_session, rpc_error
@@ -269,3 +271,53 @@ async def test_concurrent_replays_of_a_new_conversation_store_it_once(
     }
     assert await _stored(memory_platform, conversation_id) == (1, 2)
     assert await _created_audits(memory_platform, conversation_id) == 1
+
+
+async def test_a_replayed_answer_to_a_stored_conversation_stores_nothing_twice(
+    turns: Turns, memory_platform: Platform
+) -> None:
+    conversation_id = new_id()
+    question, answer = turns.turn()
+    await turns.append(conversation_id, [question])
+    first = await turns.append(conversation_id, [answer], create=False)
+
+    answer.content = "a different retry"
+    again = await turns.append(conversation_id, [answer], create=False)
+
+    assert again.messages[0].content == "The moon pulls the sea."
+    assert again.conversation.last_message_time == first.conversation.last_message_time
+    assert await _stored(memory_platform, conversation_id) == (1, 2)
+
+
+async def test_a_next_message_is_stored_after_the_last_one_even_when_the_clock_stepped_back(
+    turns: Turns, memory_platform: Platform
+) -> None:
+    conversation_id = new_id()
+    question, answer = turns.turn()
+    await turns.append(conversation_id, [question])
+    ahead = utcnow() + timedelta(hours=1)  # the last message's time, written by a clock that ran ahead
+    async with memory_platform.deps.database.transaction() as session:
+        await session.execute(
+            update(Conversation).where(Conversation.id == conversation_id).values(last_message_at=ahead)
+        )
+
+    stored = await turns.append(conversation_id, [answer], create=False)
+
+    assert stored.messages[0].create_time.ToDatetime(UTC) > ahead
+    assert stored.conversation.last_message_time == stored.messages[0].create_time
+    assert await turns.contents(conversation_id) == ["How do  tides\nwork?", "The moon pulls the sea."]
+
+
+async def test_an_untitled_conversation_takes_the_title_of_its_first_question_in_a_later_call(
+    turns: Turns,
+) -> None:
+    conversation_id = new_id()
+    question, answer = turns.turn()
+    started = await turns.append(conversation_id, [answer])  # e.g. a greeting before any question
+
+    asked = await turns.append(conversation_id, [question], create=False)
+
+    assert (started.conversation.title, asked.conversation.title) == ("", "How do tides work?")
+    question.message_id, question.content = new_id(), "And the sun?"
+    again = await turns.append(conversation_id, [question], create=False)
+    assert again.conversation.title == "How do tides work?"
