@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from services.runtime.sqlite_inline import inline_connector
+from services.runtime.sqlite_inline import InlineCoreConnection, inline_connector, inline_sync_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option `transaction()` sets: its SQLite transactions take the write lock at BEGIN.
@@ -86,6 +86,25 @@ def create_engine_for_url(
     )
 
 
+def _inline_writer_engine(url: str) -> Engine | None:
+    """The synchronous engine `core_transaction()` runs on for a SQLite file (an in-memory database is one
+    per connection, so it keeps the async engine's)."""
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    engine = inline_sync_engine(database)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+
+
+def _take_after_commit(info: dict[Any, Any]) -> list[Callable[[], None]]:
+    """The callbacks `after_commit` queued; `info` lives as long as the pooled connection, so nothing may stay
+    there for its next transaction."""
+    callbacks: list[Callable[[], None]] = info.pop(_AFTER_COMMIT, [])
+    return callbacks
+
+
 class Database:
     """One engine plus a session factory. Build one per process and share it between the services it hosts."""
 
@@ -98,13 +117,8 @@ class Database:
         # SQLite's busy handler, which polls with sleeps of up to 100 ms and made every contended write of
         # the embedded mode cost tens of milliseconds. Other processes still meet busy_timeout.
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
-        # The same engine (pool, dialect) whose connections begin with the write lock on SQLite: setting that
-        # option on each connection instead cost ~25 µs per transaction.
-        self._writer_engine = (
-            self.engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
-            if self._sqlite_writer is not None
-            else self.engine
-        )
+        # Core writers' engine on a SQLite file: synchronous, its transactions begin with the write lock.
+        self._inline_engine = _inline_writer_engine(url) if self._sqlite_writer is not None else None
 
     @property
     def dialect(self) -> str:
@@ -133,15 +147,23 @@ class Database:
         """`transaction()` for writers of Core statements only, on a bare connection: no ORM session to set up
         and tear down (~0.18 ms of CPU less per transaction on SQLite). ORM objects need `transaction()`
         (outbox rows have `add_outbox_row`). Callbacks queued with `after_commit` run once it committed."""
-        async with self._sqlite_writer or nullcontext(), self._writer_engine.connect() as connection:
-            try:
-                async with connection.begin():
-                    yield connection
-            finally:
-                # `info` lives as long as the pooled connection: nothing may stay for its next transaction.
-                callbacks = connection.info.pop(_AFTER_COMMIT, ())
-            for callback in callbacks:
-                callback()
+        if self._inline_engine is None:
+            async with self._sqlite_writer or nullcontext(), self.engine.connect() as connection:
+                try:
+                    async with connection.begin():
+                        yield connection
+                finally:
+                    callbacks = _take_after_commit(connection.info)
+        else:
+            async with self._sqlite_writer or nullcontext():
+                with self._inline_engine.connect() as sync_connection:
+                    try:
+                        with sync_connection.begin():
+                            yield InlineCoreConnection(self.engine, sync_connection)
+                    finally:
+                        callbacks = _take_after_commit(sync_connection.info)
+        for callback in callbacks:
+            callback()
 
     async def ping(self) -> None:
         """Raises when the database cannot answer `SELECT 1` (used by /health)."""
@@ -151,6 +173,8 @@ class Database:
     async def dispose(self) -> None:
         """Closes every pooled connection; call once on shutdown."""
         await self.engine.dispose()
+        if self._inline_engine is not None:
+            self._inline_engine.dispose()
 
     def __repr__(self) -> str:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

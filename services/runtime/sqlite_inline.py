@@ -14,9 +14,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
+from sqlalchemy import CursorResult, Engine, Executable, ScalarResult, create_engine
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+T = TypeVar("T")
 
 
 class _Inline:
@@ -59,3 +63,41 @@ def inline_connector(database: str) -> Callable[..., Awaitable[InlineConnection]
         return await InlineConnection(lambda: sqlite3.connect(database, check_same_thread=False), 64)
 
     return create
+
+
+class InlineCoreConnection(AsyncConnection):
+    """An `AsyncConnection` over a synchronous pysqlite `Connection`, for `Database.core_transaction()`.
+
+    Even inline, an awaited statement on the aiosqlite adapter crosses a greenlet, the adapter's cursor and
+    aiosqlite's coroutines: ~180 µs of CPU for a short statement against ~60 µs run synchronously, and ~245
+    against ~80 µs for an empty transaction. SQLite answers on this thread anyway, so the Core writers'
+    statements run synchronously where they are awaited: the same SQLAlchemy statements, dialect and
+    processing, without the asyncio adaptation. Only what core_transaction's users call is adapted."""
+
+    async def execute(
+        self,
+        statement: Executable,
+        parameters: Any = None,
+        *,
+        execution_options: Any = None,
+    ) -> CursorResult[Any]:
+        return self._proxied.execute(statement, parameters, execution_options=execution_options)
+
+    async def scalar(
+        self, statement: Executable, parameters: Any = None, *, execution_options: Any = None
+    ) -> Any:
+        return self._proxied.scalar(statement, parameters, execution_options=execution_options)
+
+    async def scalars(
+        self, statement: Executable, parameters: Any = None, *, execution_options: Any = None
+    ) -> ScalarResult[Any]:
+        return self._proxied.scalars(statement, parameters, execution_options=execution_options)
+
+    async def run_sync(self, fn: Callable[..., T], *arg: Any, **kw: Any) -> T:
+        return fn(self._proxied, *arg, **kw)
+
+
+def inline_sync_engine(database: str) -> Engine:
+    """A synchronous engine on the SQLite file `database`, for `InlineCoreConnection`s (its connections are
+    only ever used on the event loop's thread)."""
+    return create_engine("sqlite://", creator=lambda: sqlite3.connect(database, check_same_thread=False))

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from services.runtime.database import Database
-from services.runtime.sqlite_inline import InlineConnection
+from services.runtime.sqlite_inline import InlineConnection, InlineCoreConnection
 
 # Both kinds of write transaction: on an ORM session, and on a bare connection.
 Begin = Callable[[Database], AbstractAsyncContextManager[Any]]
@@ -134,3 +134,47 @@ async def test_sqlite_statements_run_on_the_loop_thread_with_no_worker_thread(tm
     assert rows == [1, 2]
     assert isinstance(driver, InlineConnection)
     assert threads_during == threads_before
+
+
+async def test_core_writers_on_a_sqlite_file_run_synchronously_with_the_same_settings(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'geko.db'}")
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE p (id INTEGER PRIMARY KEY)"))
+            await session.execute(text("CREATE TABLE c (p_id INTEGER REFERENCES p(id))"))
+        async with db.core_transaction() as connection:
+            pragmas = [
+                await connection.scalar(text(f"PRAGMA {name}"))
+                for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+            ]
+            await connection.execute(text("INSERT INTO p VALUES (1), (2)"))
+            ids = (await connection.scalars(text("SELECT id FROM p ORDER BY id"))).all()
+            counted = await connection.run_sync(
+                lambda sync: sync.execute(text("SELECT count(*) FROM p")).scalar()
+            )
+        with pytest.raises(Exception, match="FOREIGN KEY"):
+            async with db.core_transaction() as failing:
+                await failing.execute(text("INSERT INTO c VALUES (42)"))
+        async with db.session() as session:
+            seen = (await session.execute(text("SELECT count(*) FROM p"))).scalar()
+    finally:
+        await db.dispose()
+
+    assert isinstance(connection, InlineCoreConnection)
+    assert pragmas == ["wal", 1, 5000, 1]
+    assert (ids, counted, seen) == ([1, 2], 2, 2)
+
+
+async def test_an_in_memory_database_keeps_its_core_writers_on_its_one_connection() -> None:
+    db = Database("sqlite+aiosqlite://")
+    try:
+        async with db.core_transaction() as connection:
+            await connection.execute(text("CREATE TABLE t (v INTEGER)"))
+            await connection.execute(text("INSERT INTO t VALUES (1)"))
+        async with db.core_transaction() as connection:
+            values = (await connection.scalars(text("SELECT v FROM t"))).all()
+    finally:
+        await db.dispose()
+
+    assert not isinstance(connection, InlineCoreConnection)
+    assert values == [1]
