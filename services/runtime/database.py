@@ -94,8 +94,14 @@ def _inline_writer_engine(url: str) -> Engine | None:
         return None
     engine = inline_sync_engine(database)
     event.listen(engine, "connect", _sqlite_pragmas)
-    event.listen(engine, "begin", _sqlite_begin)
-    return engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+    event.listen(engine, "begin", _sqlite_begin_immediate)
+    return engine
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    """`_sqlite_begin` for the inline writers: always with the write lock, straight to the driver (a statement
+    through SQLAlchemy's execution costs ~15 µs more, on every transaction)."""
+    connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
 def _take_after_commit(info: dict[Any, Any]) -> list[Callable[[], None]]:
@@ -119,6 +125,9 @@ class Database:
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
         # Core writers' engine on a SQLite file: synchronous, its transactions begin with the write lock.
         self._inline_engine = _inline_writer_engine(url) if self._sqlite_writer is not None else None
+        # Its one connection, opened at the first write and kept: the writer lock lets one transaction use it
+        # at a time, and a pool checkout and return per transaction cost ~30 µs.
+        self._inline_connection: Connection | None = None
 
     @property
     def dialect(self) -> str:
@@ -156,12 +165,14 @@ class Database:
                     callbacks = _take_after_commit(connection.info)
         else:
             async with self._sqlite_writer or nullcontext():
-                with self._inline_engine.connect() as sync_connection:
-                    try:
-                        with sync_connection.begin():
-                            yield InlineCoreConnection(self.engine, sync_connection)
-                    finally:
-                        callbacks = _take_after_commit(sync_connection.info)
+                if self._inline_connection is None or self._inline_connection.closed:
+                    self._inline_connection = self._inline_engine.connect()
+                sync_connection = self._inline_connection
+                try:
+                    with sync_connection.begin():
+                        yield InlineCoreConnection(self.engine, sync_connection)
+                finally:
+                    callbacks = _take_after_commit(sync_connection.info)
         for callback in callbacks:
             callback()
 
@@ -173,6 +184,9 @@ class Database:
     async def dispose(self) -> None:
         """Closes every pooled connection; call once on shutdown."""
         await self.engine.dispose()
+        if self._inline_connection is not None:
+            self._inline_connection.close()
+            self._inline_connection = None
         if self._inline_engine is not None:
             self._inline_engine.dispose()
 
