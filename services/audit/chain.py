@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,25 +26,43 @@ def canonical_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+# The fields an entry's hash covers: every column but `hash` itself.
+HASHED_FIELDS = (
+    "id",
+    "tenant_id",
+    "seq",
+    "workspace_id",
+    "actor_user_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "details",
+    "ip",
+    "user_agent",
+    "request_id",
+    "created_at",
+    "prev_hash",
+)
+# Sorted-key, whitespace-free JSON; built once (`json.dumps` with options builds an encoder per call).
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_fields_bytes(fields: Mapping[str, Any]) -> bytes:
+    """HASHED_FIELDS of `fields` (an entry's column values; others are ignored) as sorted-key,
+    whitespace-free JSON (UTF-8): what the entry's hash covers."""
+    canonical = {name: fields[name] for name in HASHED_FIELDS}
+    canonical["created_at"] = canonical_timestamp(fields["created_at"])
+    return _CANONICAL_JSON.encode(canonical).encode("utf-8")
+
+
+def fields_hash(fields: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of `canonical_fields_bytes(fields)`: the hash of an entry about to be written as a row."""
+    return hashlib.sha256(canonical_fields_bytes(fields)).hexdigest()
+
+
 def canonical_bytes(entry: AuditLog) -> bytes:
     """The entry's fields as sorted-key, whitespace-free JSON (UTF-8): what its hash covers."""
-    fields: dict[str, Any] = {
-        "id": entry.id,
-        "tenant_id": entry.tenant_id,
-        "seq": entry.seq,
-        "workspace_id": entry.workspace_id,
-        "actor_user_id": entry.actor_user_id,
-        "action": entry.action,
-        "resource_type": entry.resource_type,
-        "resource_id": entry.resource_id,
-        "details": entry.details,
-        "ip": entry.ip,
-        "user_agent": entry.user_agent,
-        "request_id": entry.request_id,
-        "created_at": canonical_timestamp(entry.created_at),
-        "prev_hash": entry.prev_hash,
-    }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return canonical_fields_bytes({name: getattr(entry, name) for name in HASHED_FIELDS})
 
 
 def entry_hash(entry: AuditLog) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, func, insert, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models.audit import AuditLog
 
@@ -27,6 +27,12 @@ _HEAD = (
     .limit(1)
 )
 _INSERT = insert(AUDIT_LOGS)
+_LOCK_CHAINS = text(
+    "SELECT pg_advisory_xact_lock(:lock_class, lock_key) FROM ("
+    " SELECT DISTINCT hashtext(tenant_id) AS lock_key"
+    " FROM unnest(CAST(:tenant_ids AS text[])) AS tenant_id ORDER BY lock_key"
+    ") AS lock_keys"
+)
 
 # The columns of an export row, in CSV order (services/audit/export.py names them).
 EXPORT_COLUMNS = (
@@ -96,43 +102,40 @@ def _older_than(after: Cursor | None) -> list[ColumnElement[bool]]:
     ]
 
 
-class AuditRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class ChainAppender:
+    """The statements of an append, on a `Database.core_transaction()` connection: rows go in as dicts of
+    column values, never as ORM objects (their instrumentation cost more than the rest of an append)."""
 
-    # ---- appending ----
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
 
     async def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
         """Which of `event_ids` are recorded already (in any tenant: an id names one entry)."""
-        result = await self.session.execute(_RECORDED_IDS, {"ids": list(event_ids)})
+        result = await self.connection.execute(_RECORDED_IDS, {"ids": list(event_ids)})
         return {str(event_id) for event_id in result.scalars()}
 
     async def lock_chains(self, tenant_ids: Sequence[str]) -> None:
         """Holds the tenants' chains until the transaction ends (PostgreSQL; SQLite has one writer). The
         locks are taken in one order, by key, so that two batches sharing tenants cannot deadlock."""
-        await self.session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(:lock_class, lock_key) FROM ("
-                " SELECT DISTINCT hashtext(tenant_id) AS lock_key"
-                " FROM unnest(CAST(:tenant_ids AS text[])) AS tenant_id ORDER BY lock_key"
-                ") AS lock_keys"
-            ),
-            {"lock_class": CHAIN_LOCK_CLASS, "tenant_ids": list(tenant_ids)},
+        await self.connection.execute(
+            _LOCK_CHAINS, {"lock_class": CHAIN_LOCK_CLASS, "tenant_ids": list(tenant_ids)}
         )
 
     async def head(self, tenant_id: str) -> tuple[int, str] | None:
         """The tenant's newest entry's (seq, hash), or None before its first entry."""
-        row = (await self.session.execute(_HEAD, {"tenant_id": tenant_id})).first()
+        row = (await self.connection.execute(_HEAD, {"tenant_id": tenant_id})).first()
         return None if row is None else (int(row[0]), str(row[1]))
 
-    async def add_all(self, entries: Sequence[AuditLog]) -> None:
-        """Inserts complete entries (objects that never join the session); a taken (tenant_id, seq) or id
-        fails here, inside the transaction."""
-        if entries:
-            rows = [
-                {column.key: getattr(entry, column.key) for column in AUDIT_LOGS.columns} for entry in entries
-            ]
-            await self.session.execute(_INSERT, rows)
+    async def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Inserts complete entries, each a value for every column of audit_logs; a taken (tenant_id, seq)
+        or id fails here, inside the transaction."""
+        if rows:
+            await self.connection.execute(_INSERT, list(rows))
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
 
     # ---- reading ----
 

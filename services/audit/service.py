@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 
 from db.models.audit import AuditLog
 from geko.workspace.v1 import workspace_pb2, workspace_pb2_grpc
-from services.audit.chain import GENESIS_HASH, Break, ChainWalk, canonical_timestamp, entry_hash
-from services.audit.repository import AuditQuery, AuditRepository, Cursor
+from services.audit.chain import GENESIS_HASH, Break, ChainWalk, canonical_timestamp, fields_hash
+from services.audit.repository import AuditQuery, AuditRepository, ChainAppender, Cursor
 from services.runtime.clients import Channels
 from services.runtime.context import require_principal
 from services.runtime.database import Database
@@ -75,21 +75,27 @@ class NewEntry:
     request_id: str | None
     created_at: datetime
 
-    def row(self) -> AuditLog:
-        return AuditLog(
-            id=self.id,
-            tenant_id=self.tenant_id,
-            workspace_id=self.workspace_id,
-            actor_user_id=self.actor_user_id,
-            action=self.action,
-            resource_type=self.resource_type,
-            resource_id=self.resource_id,
-            details=self.details,
-            ip=self.ip,
-            user_agent=self.user_agent,
-            request_id=self.request_id,
-            created_at=self.created_at,
-        )
+    def row(self, seq: int, prev_hash: str) -> dict[str, Any]:
+        """The audit_logs row of this entry as number `seq` of its tenant's chain after `prev_hash`, hash
+        included: column values, hashed as the walk will hash the row read back (chain.py)."""
+        row: dict[str, Any] = {
+            "id": self.id,
+            "tenant_id": self.tenant_id,
+            "seq": seq,
+            "workspace_id": self.workspace_id,
+            "actor_user_id": self.actor_user_id,
+            "action": self.action,
+            "resource_type": self.resource_type,
+            "resource_id": self.resource_id,
+            "details": self.details,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "request_id": self.request_id,
+            "created_at": self.created_at,
+            "prev_hash": prev_hash,
+        }
+        row["hash"] = fields_hash(row)
+        return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,25 +143,23 @@ class AuditService:
 
     async def _append(self, entries: Sequence[NewEntry], *, look_up: bool) -> None:
         """Appends `entries` but those recorded before (looked up when `look_up`) or earlier in them."""
-        async with self._database.transaction() as session:
-            repository = AuditRepository(session)
+        async with self._database.core_transaction() as connection:
+            appender = ChainAppender(connection)
             tenant_ids = sorted({entry.tenant_id for entry in entries})
             if self._database.dialect == "postgresql":
-                await repository.lock_chains(tenant_ids)
-            recorded = await repository.existing_ids([entry.id for entry in entries]) if look_up else set()
-            heads = {tenant: await repository.head(tenant) or (0, GENESIS_HASH) for tenant in tenant_ids}
-            rows: list[AuditLog] = []
+                await appender.lock_chains(tenant_ids)
+            recorded = await appender.existing_ids([entry.id for entry in entries]) if look_up else set()
+            heads = {tenant: await appender.head(tenant) or (0, GENESIS_HASH) for tenant in tenant_ids}
+            rows: list[dict[str, Any]] = []
             for entry in entries:
                 if entry.id in recorded:
                     continue
                 recorded.add(entry.id)
                 seq, prev_hash = heads[entry.tenant_id]
-                row = entry.row()  # a fresh object per attempt: a failed session's object is not reused
-                row.seq, row.prev_hash = seq + 1, prev_hash
-                row.hash = entry_hash(row)
-                heads[entry.tenant_id] = (row.seq, row.hash)
+                row = entry.row(seq + 1, prev_hash)
+                heads[entry.tenant_id] = (row["seq"], row["hash"])
                 rows.append(row)
-            await repository.add_all(rows)
+            await appender.insert(rows)
 
     # ---- reading ----
 

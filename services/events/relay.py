@@ -3,10 +3,11 @@
 Each round claims the rows that are due (one UPDATE … RETURNING that leases them: `available_at` moves a
 lease ahead; PostgreSQL picks them with `FOR UPDATE SKIP LOCKED`, so relays in several processes never take
 the same row), delivers them without holding any lock (in the embedded mode the recipient writes to the same
-SQLite file), then marks each delivered or failed (one UPDATE when all went through). A round that claimed
-less than a full batch took every due row, so the drain ends there without another claim. A failed row is
-retried with exponential backoff (capped at `MAX_BACKOFF`); a row whose lease ran out (its relay died
-mid-delivery) is claimed again. Recipients are idempotent (audit by the row's id, billing by the commit's
+SQLite file), then marks each delivered or failed (one UPDATE when all went through). Its statements are Core
+ones on `Database.core_transaction()`: a round pays for no ORM session. A round that claimed less than a
+full batch took every due row, so the drain ends there without another claim. A failed row is retried with
+exponential backoff (capped at `MAX_BACKOFF`); a row whose lease ran out (its relay died mid-delivery) is
+claimed again. Recipients are idempotent (audit by the row's id, billing by the commit's
 idempotency key), so a second delivery records nothing new. Delivered rows are pruned after `RETENTION`.
 
 Each topic has one sender in the relay's dispatch table, all authenticated with the platform's service token:
@@ -28,7 +29,6 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, select, update
 
-from db.models.outbox import OutboxEvent
 from geko.audit.v1 import audit_pb2, audit_pb2_grpc
 from geko.billing.v1 import billing_pb2_grpc
 from services.events.audit import AUDIT_TOPIC, audit_event_message
@@ -205,12 +205,12 @@ class OutboxRelay:
 
     async def prune(self, *, older_than: timedelta = RETENTION) -> int:
         """Deletes this relay's rows delivered more than `older_than` ago; how many."""
-        async with self._database.transaction() as session:
-            result = await session.execute(
-                delete(OutboxEvent).where(
-                    OutboxEvent.service.in_(self._services),
-                    OutboxEvent.topic.in_(self._senders),
-                    OutboxEvent.delivered_at < utcnow() - older_than,
+        async with self._database.core_transaction() as connection:
+            result = await connection.execute(
+                delete(OUTBOX).where(
+                    OUTBOX.c.service.in_(self._services),
+                    OUTBOX.c.topic.in_(self._senders),
+                    OUTBOX.c.delivered_at < utcnow() - older_than,
                 )
             )
         return int(getattr(result, "rowcount", 0) or 0)
@@ -248,8 +248,8 @@ class OutboxRelay:
             "now": now,
             "lease_until": now + LEASE,
         }
-        async with self._database.transaction() as session:
-            rows = (await session.execute(_CLAIM[self._database.dialect], parameters)).all()
+        async with self._database.core_transaction() as connection:
+            rows = (await connection.execute(_CLAIM[self._database.dialect], parameters)).all()
         claimed = [_Claimed(row.id, row.topic, dict(row.payload), row.attempts) for row in rows]
         claimed.sort(key=lambda row: row.id)  # RETURNING keeps no order
         return claimed
@@ -318,23 +318,21 @@ class OutboxRelay:
         if not delivered and not failures:
             return
         now = utcnow()
-        async with self._database.transaction() as session:
+        async with self._database.core_transaction() as connection:
             if delivered:
-                await session.execute(_MARK_DELIVERED, {"ids": delivered, "delivered_at": now})
+                await connection.execute(_MARK_DELIVERED, {"ids": delivered, "delivered_at": now})
             for failure in failures:
                 retry_at = now + backoff(failure.row.attempts + 1)
                 heapq.heappush(self._retry_times, retry_at)
-                await session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.id == failure.row.id)
-                    .values(
-                        attempts=OutboxEvent.attempts + 1, last_error=failure.error, available_at=retry_at
-                    )
+                await connection.execute(
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id == failure.row.id)
+                    .values(attempts=OUTBOX.c.attempts + 1, last_error=failure.error, available_at=retry_at)
                 )
                 if failure.postponed:
-                    await session.execute(
-                        update(OutboxEvent)
-                        .where(OutboxEvent.id.in_([other.id for other in failure.postponed]))
+                    await connection.execute(
+                        update(OUTBOX)
+                        .where(OUTBOX.c.id.in_([other.id for other in failure.postponed]))
                         .values(available_at=retry_at)
                     )
 

@@ -5,6 +5,7 @@ index."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta, timezone
 
 import grpc
 from sqlalchemy import select
@@ -47,6 +48,35 @@ async def test_a_batch_of_two_tenants_lands_in_both_chains_in_order(audit_platfo
     for tenant_id, expected in ((acme, 7), (globex, 3)):
         report = await audit_platform.verify(tenant_id)
         assert (report.ok, report.checked_count) == (True, expected)
+
+
+async def test_a_hash_as_written_is_the_one_recomputed_from_the_stored_row(
+    audit_platform: AuditPlatform,
+) -> None:
+    """Entries are hashed from the values about to be inserted, the walk from the row read back: text
+    beyond ASCII, nested details, empty optional fields and a time given in another zone hash alike."""
+    tenant_id = new_id()
+    elsewhere = timezone(timedelta(hours=-7, minutes=-30))
+    events = [
+        audit_event(
+            tenant_id,
+            resource_id='Zoë — «quoted» "name"',
+            details={"z": [1, 2.5, None, True], "a": {"ünïcode": "日本語", "nested": {"b": 1, "a": 2}}},
+            at=datetime(2026, 3, 1, 4, 5, 6, 789012, tzinfo=elsewhere),
+        ),
+        audit_event(tenant_id, workspace_id=new_id(), actor_user_id=new_id()),
+    ]
+    events[1].ip = events[1].user_agent = events[1].request_id = ""
+
+    await audit_platform.batch_record(events)
+
+    entries = await chain(audit_platform, tenant_id)
+    assert [entry.hash for entry in entries] == [entry_hash(entry) for entry in entries]
+    assert entries[0].created_at == datetime(2026, 3, 1, 11, 35, 6, 789012, tzinfo=UTC)
+    assert entries[0].details["a"]["ünïcode"] == "日本語"
+    assert (entries[1].ip, entries[1].user_agent, entries[1].request_id) == (None, None, None)
+    report = await audit_platform.verify(tenant_id)
+    assert (report.ok, report.checked_count) == (True, 2)
 
 
 async def test_concurrent_batches_sharing_tenants_keep_every_chain_gapless(
