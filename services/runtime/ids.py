@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
 
 from services.runtime.errors import BadInput, NotFound
 
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _lock = threading.Lock()
 _last_ms = 0
 _last_seq = 0
@@ -45,6 +47,8 @@ def new_uuid() -> uuid.UUID:
 def parse_id(value: str) -> str | None:
     """`value` as a canonical id string, or None when it cannot be an id of ours (callers answer NOT_FOUND
     or BadInput; a malformed id must never reach the database, where PostgreSQL would reject it)."""
+    if _CANONICAL.fullmatch(value):  # what every id we hand out looks like: nothing to convert (~2.5 µs)
+        return value
     try:
         return str(uuid.UUID(value.strip()))
     except ValueError:

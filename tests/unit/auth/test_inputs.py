@@ -42,7 +42,11 @@ def test_unknown_or_missing_scopes_are_refused(scopes: list[str]) -> None:
 
 def test_parse_id_accepts_uuids_only() -> None:
     value = new_id()
+    assert parse_id(value) == value
     assert parse_id(value.upper()) == value
+    assert parse_id(f" {{{value}}}\n") == value
+    assert parse_id(value.replace("-", "")) == value
+    assert parse_id(value + "0") is None
     assert parse_id("nope") is None
     assert parse_id("") is None
 
