@@ -9,12 +9,14 @@ a bug or an outage whose text may hold internals, so it becomes "internal error"
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import StreamExecutionResult
 
 from graphql_gateway.context import GatewayContext
 from services.runtime.errors import ErrorCode, GekoError
@@ -95,6 +97,13 @@ class ShapeErrors(MaskErrors):
         if errors:
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        # Each streamed result (a chat event) passes here. MaskErrors also walks `incremental` and
+        # `completed`, which only @defer/@stream results have, and this schema does not enable them.
+        self._stream_result_processed = True
+        self._process_result(result)
+        yield
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         shaped = shape_error(error)
         extensions = shaped.extensions or {}
@@ -113,5 +122,7 @@ class ResultExtensions(SchemaExtension):
     response's `extensions`."""
 
     def get_results(self) -> dict[str, Any]:
+        # Not copied: Strawberry merges what this returns into the result's own dict (once per streamed
+        # event), so the context's dict is never handed out.
         context = self.execution_context.context
-        return dict(context.result_extensions) if isinstance(context, GatewayContext) else {}
+        return context.result_extensions if isinstance(context, GatewayContext) else {}

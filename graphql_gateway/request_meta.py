@@ -8,6 +8,7 @@ lines and the gRPC calls made for this request carry the same id, address and ag
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -56,12 +57,15 @@ class RequestMetaMiddleware:
             current_user_agent.set(headers.get("user-agent", "")[:_MAX_USER_AGENT] or None),
         )
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
+        # Not a coroutine: it hands back `send`'s own awaitable, so each message (every streamed WebSocket
+        # frame) passes here without a coroutine of its own.
+        def send_with_id(message: Message) -> Awaitable[None]:
+            kind = message["type"]
+            if kind == "http.response.start":
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
-            elif message["type"] == "websocket.accept":
+            elif kind == "websocket.accept":
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
