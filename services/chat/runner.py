@@ -41,6 +41,8 @@ log = get_logger(__name__)
 SERVICE = "chat"
 # Billing failures that mean "not now" rather than "never": the usage goes to the outbox.
 RETRYABLE_BILLING = frozenset({ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.INTERNAL})
+# The first streamed items of a turn each yield the loop, whether or not a reader was waiting (see `_stream`).
+EARLY_ITEMS_YIELDED = 8
 
 
 @dataclass
@@ -185,11 +187,15 @@ class TurnRunner:
             announce()
             item = await first
             if item is not None:
-                # A reader woken by a token (it was idle) sends it before the next ones pile up.
-                if self._take(turn, outcome, item):
-                    await asyncio.sleep(0)
+                # A reader woken by a token (it was idle) sends it before the next ones pile up; the first
+                # items yield one by one, so the first delta travels on (a hop per yield: reader, gateway,
+                # WebSocket) before a burst already buffered behind it is parsed whole.
+                early = EARLY_ITEMS_YIELDED
+                self._take(turn, outcome, item)
+                await asyncio.sleep(0)
                 async for item in stream:
-                    if self._take(turn, outcome, item):
+                    early -= 1
+                    if self._take(turn, outcome, item) or early > 0:
                         await asyncio.sleep(0)
         finally:
             if not first.done():

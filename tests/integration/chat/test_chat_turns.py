@@ -587,6 +587,19 @@ async def test_a_lost_connection_resumes_with_no_gap_and_no_duplicate(
     assert [(m["content"], m["status"]) for m in stored[1:]] == [(answer.text, "COMPLETE")]
 
 
+async def test_a_burst_sent_at_once_still_streams_its_first_words_first(
+    platform: ChatPlatform, answer: Script
+) -> None:
+    answer.text = " ".join(f"word{i}" for i in range(200))  # all of it in the socket before the first is read
+    owner, workspace_id = await platform.team("Burst")
+
+    events = await platform.chat(owner.token, workspaceId=workspace_id, model="gpt-4o-mini", message="Go")
+
+    deltas = [event["text"] for event in events if event["__typename"] == "ChatDelta"]
+    assert streamed_text(events) == answer.text
+    assert len(deltas[0].split()) <= 20  # not the whole burst parsed before the first delta went out
+
+
 async def test_a_turn_is_audited_with_its_model_and_tokens(platform: ChatPlatform) -> None:
     owner, ws = await platform.team("Audit Co")
     await platform.set_plan(owner, "pro")
