@@ -3,8 +3,11 @@
 Coalescing is what makes streaming fast (../shared/STACK.md): the provider's text is appended to a pending
 buffer, and a reader that comes back for more turns everything pending into ONE delta event. While a reader is
 busy writing (gRPC flow control is the readiness signal), tokens pile up and travel together; an idle reader
-is woken by the first token at once, so the first token never waits for a burst. Every event gets the next
-sequence number when it is created, so all readers (and the event log) see the same numbered events.
+is woken by the first token at once, so the first token never waits for a burst. After a delta, the next one
+waits until MIN_DELTA_INTERVAL has passed: a provider pacing its tokens (one every 10-50 ms) would otherwise
+cost a delta, an event-log append and a WebSocket message per token, while a reader's screen gains nothing
+from updates closer together than a frame or two. Every event gets the next sequence number when it is
+created, so all readers (and the event log) see the same numbered events.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from dataclasses import dataclass
 
 from geko.chat.v1 import chat_pb2
 from services.runtime.errors import GekoError
+
+# Seconds from one delta to the next at the least (the first goes out at once).
+MIN_DELTA_INTERVAL = 0.025
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +39,11 @@ class Turn:
         self.owner = owner
         self.events: list[chat_pb2.ChatEvent] = []
         self._pending: list[str] = []
-        self._changed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._changed: asyncio.Future[None] = self._loop.create_future()
         self._waiting = 0
+        self._next_delta_at = 0.0  # loop time before which pending text stays pending
+        self._delta_timer: asyncio.TimerHandle | None = None
         # Readers attached in this process (StreamChat/ResumeChat handlers).
         self.readers = 0
         self.finished = False
@@ -48,7 +57,7 @@ class Turn:
     def _wake(self) -> None:
         if not self._changed.done():
             self._changed.set_result(None)
-        self._changed = asyncio.get_running_loop().create_future()
+        self._changed = self._loop.create_future()
 
     def add_text(self, text: str) -> bool:
         """Queues generated text for the next delta; True when a reader was woken by it, so the producer
@@ -56,9 +65,22 @@ class Turn:
         first = not self._pending
         self._pending.append(text)
         if first and self._waiting:
-            self._wake()
-            return True
+            if self._loop.time() >= self._next_delta_at:
+                self._wake()
+                return True
+            self._wake_for_delta()
         return False
+
+    def _wake_for_delta(self) -> None:
+        """Wakes the readers once the next delta is due (pending text waits for it)."""
+        if self._delta_timer is None:
+            self._delta_timer = self._loop.call_at(self._next_delta_at, self._delta_due)
+
+    def _delta_due(self) -> None:
+        self._delta_timer = None
+        self._next_delta_at = min(self._next_delta_at, self._loop.time())  # a timer may run a little early
+        if self._pending:
+            self._wake()
 
     def flush(self) -> None:
         """Turns the pending text into one delta event."""
@@ -66,6 +88,7 @@ class Turn:
             text = "".join(self._pending)
             self._pending.clear()
             self._append(chat_pb2.ChatEvent(delta=chat_pb2.ChatDelta(text=text)))
+            self._next_delta_at = self._loop.time() + MIN_DELTA_INTERVAL
 
     def emit(self, event: chat_pb2.ChatEvent) -> chat_pb2.ChatEvent:
         """Appends a non-delta event (after any pending text); a terminal one finishes the turn."""
@@ -92,7 +115,10 @@ class Turn:
         them all. A reader that has caught up flushes the pending text itself: that is the coalescing."""
         while True:
             if self._pending and self.last_seq <= seq:
-                self.flush()
+                if self._loop.time() >= self._next_delta_at:
+                    self.flush()
+                else:
+                    self._wake_for_delta()
             if self.last_seq > seq:
                 return self.events[seq:]
             if self.finished:
