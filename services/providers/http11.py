@@ -43,6 +43,9 @@ _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r\n")
 
 Origin = tuple[bytes, bytes, int]
 
+# The response extension that holds the body stream itself (see `raw_body`).
+_BODY = "geko.http11.body"
+
 # How the body of a response is delimited.
 _NO_BODY, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(4)
 # Where the chunked parser is: a size line, data, the CRLF after data, the trailer lines.
@@ -342,11 +345,12 @@ class _Connection(asyncio.Protocol):
     async def receive_head(self, request: httpx.Request, read_seconds: float | None) -> httpx.Response:
         while not self._head_done:
             await self.wait(request, read_seconds)
+        body = _Body(self, request, read_seconds)
         return httpx.Response(
             self._status,
             headers=self._headers,
-            stream=_Body(self, request, read_seconds),
-            extensions={"http_version": b"HTTP/" + self._version, "reason_phrase": self._reason},
+            stream=body,
+            extensions={"http_version": b"HTTP/" + self._version, "reason_phrase": self._reason, _BODY: body},
         )
 
     def take_body(self) -> bytes | None:
@@ -564,19 +568,13 @@ class _Connection(asyncio.Protocol):
 
     def _parse_chunks(self, data: bytes) -> None:
         """Takes the data of every whole or partial chunk in `data`; keeps what is left of an unfinished
-        size line, data CRLF or trailer for the next call."""
+        size line, data CRLF or trailer for the next call. The usual read is one whole chunk (a streamed
+        event): it takes one pass of the size-line branch."""
         position, end = 0, len(data)
         pieces: list[bytes] = []
         state, remaining = self._chunk_state, self._remaining
         while position < end:
-            if state == _DATA:
-                stop = min(position + remaining, end)
-                pieces.append(data[position:stop])
-                remaining -= stop - position
-                position = stop
-                if remaining == 0:
-                    state = _DATA_END
-            elif state == _SIZE:
+            if state == _SIZE:
                 size = _CHUNK_SIZE.match(data, position)
                 if size is None:
                     if data.find(b"\r\n", position) >= 0 or end - position > 1024:
@@ -587,13 +585,20 @@ class _Connection(asyncio.Protocol):
                 stop = position + remaining
                 if not remaining:
                     state = _TRAILER
-                elif stop + 2 <= end:  # the whole chunk is here: the usual case, taken at once
+                elif stop + 2 <= end:  # the whole chunk is here: taken at once
                     if not data.startswith(b"\r\n", stop):
                         raise self._malformed("a chunk does not end with CRLF")
                     pieces.append(data[position:stop])
                     position, remaining = stop + 2, 0
                 else:
                     state = _DATA
+            elif state == _DATA:
+                stop = min(position + remaining, end)
+                pieces.append(data[position:stop])
+                remaining -= stop - position
+                position = stop
+                if remaining == 0:
+                    state = _DATA_END
             elif state == _DATA_END:
                 if end - position < 2:
                     break
@@ -626,6 +631,22 @@ class _Connection(asyncio.Protocol):
 
     def _malformed(self, what: str) -> httpx.RemoteProtocolError:
         return httpx.RemoteProtocolError(f"malformed response: {what}", request=self._request)
+
+
+def raw_body(response: httpx.Response) -> AsyncIterator[bytes] | None:
+    """The body of a response this transport made, read straight from its connection (None for another
+    transport's). httpx's `aiter_raw` reaches the same bytes through two async generators of its own, a
+    resumption each per chunk (a streamed token); their work is not needed here: this transport raises httpx's
+    errors itself, and closing the response (`aclose`) still closes the body. The response counts as read."""
+    body = response.extensions.get(_BODY)
+    if not isinstance(body, _Body):
+        return None
+    if response.is_stream_consumed:
+        raise httpx.StreamConsumed()
+    if response.is_closed:
+        raise httpx.StreamClosed()
+    response.is_stream_consumed = True
+    return body
 
 
 class _Body(httpx.AsyncByteStream):

@@ -10,25 +10,22 @@ class Records:
 
     def __init__(self, separator: bytes) -> None:
         self._separator = separator
-        self._rest = b""  # the unfinished record, its line endings already LF but for a CR held back
-
-    @property
-    def pending(self) -> bool:
-        """Whether an unfinished record waits for more bytes."""
-        return bool(self._rest)
+        # The unfinished record, its line endings already LF but for a CR held back; for callers to read
+        # (an attribute, not a property: the SSE decoder asks whether one waits for every token).
+        self.rest = b""
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        buffer = self._rest + chunk if self._rest else chunk
+        buffer = self.rest + chunk if self.rest else chunk
         if b"\r" in buffer:
             buffer = _lf_endings(buffer)
         records = buffer.split(self._separator)
-        self._rest = records.pop()
+        self.rest = records.pop()
         return records
 
     def end(self) -> tuple[list[bytes], bytes]:
         """At the body's end: the records a held-back CR finished, and what is left unfinished."""
-        records = self._rest.replace(b"\r", b"\n").split(self._separator)
-        self._rest = b""
+        records = self.rest.replace(b"\r", b"\n").split(self._separator)
+        self.rest = b""
         return records, records.pop()
 
 

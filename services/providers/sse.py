@@ -19,11 +19,14 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class SSEEvent(NamedTuple):
-    """One dispatched event: a tuple, the cheapest immutable value to make 200 times a turn (`_make` is
-    cheaper still than the constructor)."""
+    """One dispatched event: a tuple, the cheapest immutable value to make 200 times a turn (`_new_tuple`
+    makes one cheaper still than the constructor or `_make`, which each run a Python function first)."""
 
     event: str  # "message" when the server named none
     data: str
+
+
+_new_tuple = tuple.__new__
 
 
 class SSEDecoder:
@@ -41,10 +44,10 @@ class SSEDecoder:
             and chunk.find(b"\n") == len(chunk) - 2
             and chunk.endswith(b"\n")
             and b"\r" not in chunk
-            and not self._blocks.pending
+            and not self._blocks.rest
         ):
             self._at_start = False
-            return [SSEEvent._make(("message", chunk[6:-2].decode("utf-8", "replace")))]
+            return [_new_tuple(SSEEvent, ("message", chunk[6:-2].decode("utf-8", "replace")))]
         return self._events(self._blocks.feed(chunk))
 
     def end(self) -> list[SSEEvent]:
@@ -62,7 +65,7 @@ class SSEDecoder:
 def _event(block: bytes) -> SSEEvent | None:
     """The event one block of lines (between blank lines) dispatches, if any."""
     if block.startswith(b"data: ") and b"\n" not in block:
-        return SSEEvent._make(("message", block[6:].decode("utf-8", "replace")))
+        return _new_tuple(SSEEvent, ("message", block[6:].decode("utf-8", "replace")))
     name = b""
     data: list[bytes] = []
     for line in block.split(b"\n"):

@@ -19,7 +19,7 @@ from httpx._utils import get_environment_proxies
 
 from services.providers.base import ProviderConfig
 from services.providers.errors import error_for_status, error_for_transport, malformed_answer
-from services.providers.http11 import KEEPALIVE_EXPIRY_SECONDS, HTTP11Transport
+from services.providers.http11 import KEEPALIVE_EXPIRY_SECONDS, HTTP11Transport, raw_body
 from services.providers.records import Records
 
 # How long a stream's tail is awaited after its last event before the connection is given up instead.
@@ -122,10 +122,14 @@ async def open_response(
 
 def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     """The response body as it arrives (any content encoding undone), in the pieces the server sent: httpx's
-    own iterator, no layer of ours per chunk (read it inside `open_response`, which maps its failures). Bytes,
-    not text: see `services.providers.sse`."""
-    # Without a content encoding the raw bytes are the body: that skips httpx's decoder layer per chunk.
-    return response.aiter_bytes() if "content-encoding" in response.headers else response.aiter_raw()
+    own iterator, no layer of ours per chunk (read it inside `open_response`, which maps its failures and
+    closes the response). Bytes, not text: see `services.providers.sse`."""
+    # Without a content encoding the raw bytes are the body: that skips httpx's decoder layer per chunk, and
+    # on our transport its two iterator layers as well (`raw_body`).
+    if "content-encoding" in response.headers:
+        return response.aiter_bytes()
+    body = raw_body(response)
+    return body if body is not None else response.aiter_raw()
 
 
 async def body_lines(response: httpx.Response) -> AsyncIterator[str]:
