@@ -10,13 +10,11 @@ from graphql import GraphQLError
 from graphql.execution import Executor, ExperimentalIncrementalExecutionResults
 from graphql.pyutils import AwaitableOrValue
 from strawberry.extensions import SchemaExtension
-from strawberry.extensions.context import StreamResultContextManager, WrappedHook
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext, StreamExecutionResult
-from strawberry.utils.await_maybe import await_maybe
+from strawberry.types import ExecutionContext
 
 from graphql_gateway.audit.queries import AuditQueries
 from graphql_gateway.auth.mutations import AuthMutations
@@ -26,6 +24,8 @@ from graphql_gateway.chat.mutations import ChatMutations
 from graphql_gateway.chat.subscriptions import ChatSubscriptions
 from graphql_gateway.errors import ResultExtensions, ShapeErrors, log_unexpected
 from graphql_gateway.event_plan import EventPlan, EventPlans
+from graphql_gateway.extensions_runner import ExtensionsRunner
+from graphql_gateway.input_conversion import install_input_converters
 from graphql_gateway.limits import limit_extensions
 from graphql_gateway.memory.mutations import MemoryMutations
 from graphql_gateway.memory.queries import MemoryQueries
@@ -95,41 +95,6 @@ class PlannedEvent:
             return self._executor.graphql_core_event_executor(self._payload).execute_operation(serially)
 
 
-class StreamResultHooks(StreamResultContextManager):
-    """Strawberry's `on_stream_result` hooks around one streamed result, with hooks looked up already."""
-
-    def __init__(self, hooks: list[WrappedHook], result: StreamExecutionResult) -> None:
-        self.hooks = hooks
-        self.result = result
-
-
-class ExtensionsRunner(SchemaExtensionsRunner):
-    """Strawberry's runner, with what it does for every streamed result (each chat event) looked up once per
-    operation: the extensions' `on_stream_result` hooks (Strawberry wraps each generator hook anew, ~5 µs),
-    and which extensions have results at all (the others' `get_results` is SchemaExtension's `{}`)."""
-
-    _stream_hooks: list[WrappedHook] | None = None
-    _with_results: list[SchemaExtension] | None = None
-
-    def on_stream_result(self, result: StreamExecutionResult) -> StreamResultContextManager:
-        if self._stream_hooks is None:
-            self._stream_hooks = StreamResultContextManager(self.extensions, result).hooks
-        return StreamResultHooks(self._stream_hooks, result)
-
-    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
-        if self._with_results is None:
-            self._with_results = [
-                extension
-                for extension in self.extensions
-                if getattr(extension.get_results, "__func__", None) is not SchemaExtension.get_results
-            ]
-        data: dict[str, Any] = {}
-        for extension in self._with_results:
-            data.update(await await_maybe(extension.get_results()))
-        data.update(ctx.extensions_results)
-        return data
-
-
 class GekoSchema(strawberry.Schema):
     """Logs only the errors clients see masked as INTERNAL; expected ones (their own mistakes) are not
     worth a stack trace in the logs; and streams results with `ExtensionsRunner`."""
@@ -146,8 +111,9 @@ class GekoSchema(strawberry.Schema):
 
 
 def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000) -> GekoSchema:
-    """The schema with its limits; the defaults match `Settings`, and `create_app` passes the real ones."""
-    return GekoSchema(
+    """The schema with its limits; the defaults match `Settings`, and `create_app` passes the real ones.
+    Its input types are built by converters compiled here (input_conversion.py)."""
+    schema = GekoSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -159,3 +125,5 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int 
             ResultExtensions,
         ],
     )
+    install_input_converters(schema)
+    return schema
