@@ -11,7 +11,9 @@ How stale an answer can be, after the commit of a plan change:
 - With Redis, from a writer that does not bump (nothing does; a hand-edited row): up to `CACHE_TTL_SECONDS`.
 - With the in-process backend, from another process: up to `IN_PROCESS_TTL_SECONDS`. `geko admin set-plan`
   beside a running `geko up` is such a process: its bump lands in its own memory, so the server's entries must
-  expire on their own. A miss costs one GetMe per tenant per that many seconds.
+  expire on their own. A miss costs one GetMe per tenant per that many seconds (~2.5 ms on a turn's path;
+  with 2 s, a user chatting every couple of seconds paid it on every turn), so the bound is 10 s: prompt
+  enough for an operator's command, rare enough for a chat.
 In-process entries and generations are the process's, not one `ServiceDeps`'s: every deps of a process
 shares them, so a bump through any of them (an admin action run in the platform's process) reaches every
 reader of that process at once.
@@ -25,7 +27,7 @@ from __future__ import annotations
 from services.runtime.backends import Cache, MemoryCache
 from services.runtime.generation_cache import CACHE_TTL_SECONDS, GenerationCache
 
-IN_PROCESS_TTL_SECONDS = 2.0
+IN_PROCESS_TTL_SECONDS = 10.0
 
 _PROCESS_PLANS = MemoryCache()
 
