@@ -60,7 +60,7 @@ def inline_connector(database: str) -> Callable[..., Awaitable[InlineConnection]
     """An `async_creator` for `create_async_engine`: inline connections to the SQLite file `database`."""
 
     async def create(*_: Any, **__: Any) -> InlineConnection:
-        return await InlineConnection(lambda: sqlite3.connect(database, check_same_thread=False), 64)
+        return await InlineConnection(lambda: _connect(database), 64)
 
     return create
 
@@ -100,4 +100,9 @@ class InlineCoreConnection(AsyncConnection):
 def inline_sync_engine(database: str) -> Engine:
     """A synchronous engine on the SQLite file `database`, for `InlineCoreConnection`s (its connections are
     only ever used on the event loop's thread)."""
-    return create_engine("sqlite://", creator=lambda: sqlite3.connect(database, check_same_thread=False))
+    return create_engine("sqlite://", creator=lambda: _connect(database))
+
+
+def _connect(database: str) -> sqlite3.Connection:
+    """A driver connection to `database`, usable from the loop's thread whichever thread opened it."""
+    return sqlite3.connect(database, check_same_thread=False)
