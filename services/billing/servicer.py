@@ -3,7 +3,6 @@ ledger.py; plans, budgets, invoices and Stripe answer UNIMPLEMENTED until their 
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 
@@ -71,7 +70,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         """A member of the workspace (any role; NOT_FOUND otherwise) and their tenant's plan."""
         principal = require_user()
         workspace_id = canonical_workspace_id(workspace_id)
-        _, plan = await asyncio.gather(self._access.member(workspace_id, ""), self._access.tenant_plan())
+        await self._access.member(workspace_id, "")  # one after the other: both cache reads (eligibility.py)
+        plan = await self._access.tenant_plan()
         return Caller(principal.tenant_id or "", workspace_id, plan)
 
     @staticmethod

@@ -6,10 +6,7 @@ turn leaves no trace; a new conversation is stored with the turn's messages when
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, cast
 
 from geko.billing.v1 import billing_pb2, billing_pb2_grpc
 from geko.chat.v1 import chat_pb2
@@ -142,21 +139,16 @@ class Preflight:
         """Checks, history and reservation; raises the first denial (permission before conversation before
         model, so the error shown is the one that matters most)."""
         principal = require_user()
-        checks: list[Awaitable[Any]] = [
-            self._access.require(request.workspace_id, "chat:create"),
-            self._model().ResolveModel(
-                model_pb2.ResolveModelRequest(
-                    workspace_id=request.workspace_id, user_id=principal.user_id, model_id=request.model_id
-                )
-            ),
-        ]
+        # One after the other, in the order of which denial matters most: each is a cache read or a local
+        # call, and a gather would cost tasks and loop rounds on every turn (see eligibility.py).
+        await self._access.require(request.workspace_id, "chat:create")
         if request.conversation_id:
-            checks.append(self._conversation(request))
-        results = await asyncio.gather(*checks, return_exceptions=True)
-        for result in (results[0], *results[2:], results[1]):
-            if isinstance(result, BaseException):
-                raise result
-        resolved = cast(model_pb2.ResolveModelResponse, results[1])
+            await self._conversation(request)
+        resolved = await self._model().ResolveModel(
+            model_pb2.ResolveModelRequest(
+                workspace_id=request.workspace_id, user_id=principal.user_id, model_id=request.model_id
+            )
+        )
         self._require_usable(resolved, request)
         window = resolved.eligibility.model.context_window
         max_output = _fit_output(

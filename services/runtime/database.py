@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from services.runtime.sqlite_inline import InlineCoreConnection, inline_connector, inline_sync_engine
+from services.runtime.writer_lock import WriterLock
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option `transaction()` sets: its SQLite transactions take the write lock at BEGIN.
@@ -119,10 +119,10 @@ class Database:
         self.engine = create_engine_for_url(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
         # Objects stay readable after commit, so a service can return what it just wrote without a reload.
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite has one writer at a time. Writers of this process queue here, in order, instead of in
+        # SQLite has one writer at a time. Writers of this process queue here (writer_lock.py) instead of in
         # SQLite's busy handler, which polls with sleeps of up to 100 ms and made every contended write of
         # the embedded mode cost tens of milliseconds. Other processes still meet busy_timeout.
-        self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._sqlite_writer = WriterLock() if self.dialect == "sqlite" else None
         # Core writers' engine on a SQLite file: synchronous, its transactions begin with the write lock.
         self._inline_engine = _inline_writer_engine(url) if self._sqlite_writer is not None else None
         # Its one connection, opened at the first write and kept: the writer lock lets one transaction use it
