@@ -66,11 +66,36 @@ class _Started:
     def __init__(self, start: Callable[[], Coroutine[Any, Any, bool]]) -> None:
         self._start = start
         self._task: asyncio.Task[bool] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
 
     def task(self) -> asyncio.Task[bool]:
         if self._task is None:
-            self._task = asyncio.create_task(self._start())
+            self._task = asyncio.create_task(self._run())
+            self._task.add_done_callback(lambda _: self._wake())  # also when cancelled before it ran
         return self._task
+
+    async def _run(self) -> bool:
+        try:
+            return await self._start()
+        finally:
+            self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def outcome(self) -> bool:
+        """The task's result, waited for without cancelling the task when the waiter is cancelled. What
+        `asyncio.shield` does, one loop round sooner: the task wakes its waiters itself, where shield's two
+        callbacks take a round each."""
+        task = self.task()
+        if not task.done():
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+        return task.result()
 
 
 class TurnRunner:
@@ -80,8 +105,10 @@ class TurnRunner:
         self._preflight = Preflight(deps.channels, deps.settings, deps.backends.cache)
         self._upstreams = Upstreams(deps.secret_box)
         self._audits = AuditBatcher(deps.database)
-        self._generations: dict[str, asyncio.Task[None]] = {}
-        self._cancel_requested: set[str] = set()
+        # While a turn's provider call streams: its task, and whether this runner cancelled that call.
+        self._generations: dict[str, asyncio.Task[Any]] = {}
+        self._cancelling: set[str] = set()
+        self._cancel_requested: set[str] = set()  # cancelled before the provider call began
         self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
     async def begin(self, request: TurnRequest) -> Turn:
@@ -96,16 +123,18 @@ class TurnRunner:
         def finished(done: asyncio.Task[None]) -> None:
             self._running.discard(done)
             self._cancel_requested.discard(turn.id)
+            self._cancelling.discard(turn.id)
 
         task.add_done_callback(finished)
         return turn
 
     def _cancel(self, turn_id: str) -> None:
         generation = self._generations.get(turn_id)
-        if generation is not None:
-            generation.cancel()
-        else:
+        if generation is None:
             self._cancel_requested.add(turn_id)
+        elif turn_id not in self._cancelling:
+            self._cancelling.add(turn_id)
+            generation.cancel()
 
     async def _run(self, turn: Turn, request: TurnRequest) -> None:
         try:
@@ -145,14 +174,17 @@ class TurnRunner:
         if turn.id in self._cancel_requested:
             outcome.cancelled = True
             return outcome
-        task = asyncio.create_task(self._stream(turn, prepared, outcome, prompt, announce))
-        self._generations[turn.id] = task
+        # The provider call runs in the turn's task (one of its own cost a loop round on the way to the first
+        # token). Cancelling the call cancels this task while it streams; the cancellation is taken back once
+        # the call stopped, and the turn settles.
+        current = asyncio.current_task()
+        assert current is not None
+        self._generations[turn.id] = current
         try:
-            await task
+            await self._stream(turn, prepared, outcome, prompt, announce)
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+            if turn.id not in self._cancelling:
+                raise  # the turn's own task is cancelled: the process is stopping
             outcome.cancelled = True
         except GekoError as error:
             outcome.failure = error
@@ -161,6 +193,10 @@ class TurnRunner:
             outcome.failure = UpstreamUnavailable("the model provider failed")
         finally:
             self._generations.pop(turn.id, None)
+        if turn.id in self._cancelling:
+            self._cancelling.discard(turn.id)
+            if current.uncancel() > 0:  # cancelled by the stopping process too
+                raise asyncio.CancelledError
         return outcome
 
     async def _stream(
@@ -183,7 +219,7 @@ class TurnRunner:
         stream: AsyncIterator[Any] = adapter.stream(request)
         first = asyncio.create_task(anext(stream, None))
         try:
-            await asyncio.shield(prompt.task())
+            await prompt.outcome()
             announce()
             item = await first
             if item is not None:

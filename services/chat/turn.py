@@ -40,8 +40,10 @@ class Turn:
         self.events: list[chat_pb2.ChatEvent] = []
         self._pending: list[str] = []
         self._loop = asyncio.get_running_loop()
-        self._changed: asyncio.Future[None] = self._loop.create_future()
-        self._waiting = 0
+        # One future per waiting reader, not one shared future that each awaits through `asyncio.shield`
+        # (cancelling a reader must not cancel the others' wait): shield's callbacks cost every wake a loop
+        # round more, and a delta crosses this wait on its way to the client.
+        self._waiters: list[asyncio.Future[None]] = []
         self._next_delta_at = 0.0  # loop time before which pending text stays pending
         self._delta_timer: asyncio.TimerHandle | None = None
         # Readers attached in this process (StreamChat/ResumeChat handlers).
@@ -55,16 +57,17 @@ class Turn:
         return len(self.events)
 
     def _wake(self) -> None:
-        if not self._changed.done():
-            self._changed.set_result(None)
-        self._changed = self._loop.create_future()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def add_text(self, text: str) -> bool:
         """Queues generated text for the next delta; True when a reader was woken by it, so the producer
         should yield and let that reader send it now."""
         first = not self._pending
         self._pending.append(text)
-        if first and self._waiting:
+        if first and self._waiters:
             if self._loop.time() >= self._next_delta_at:
                 self._wake()
                 return True
@@ -127,11 +130,14 @@ class Turn:
 
     async def wait_changed(self) -> None:
         """Returns at the next new event or pending text (for the recorder, which does not flush)."""
-        self._waiting += 1
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
         try:
-            await asyncio.shield(self._changed)
-        finally:
-            self._waiting -= 1
+            await waiter
+        except BaseException:  # cancelled: no longer a reader to wake
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
 
     @property
     def has_pending(self) -> bool:
