@@ -60,13 +60,19 @@ class Outcome:
 
 
 class _Started:
-    """A coroutine run as a task once it is first asked for: the question's store starts after the provider
-    request went out, or at settlement when no request did."""
+    """The question's store: a task started with the provider call, after its request went out (or at
+    settlement when no request did). Once stored it announces the turn itself, in the same loop round: the
+    answer streams after that, and waits for it only when its first token comes first."""
 
-    def __init__(self, start: Callable[[], Coroutine[Any, Any, bool]]) -> None:
+    def __init__(self, start: Callable[[], Coroutine[Any, Any, bool]], then: Callable[[], None]) -> None:
         self._start = start
+        self._then = then
         self._task: asyncio.Task[bool] | None = None
         self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def started(self) -> bool:
+        return self._task is not None
 
     def task(self) -> asyncio.Task[bool]:
         if self._task is None:
@@ -76,7 +82,9 @@ class _Started:
 
     async def _run(self) -> bool:
         try:
-            return await self._start()
+            stored = await self._start()
+            self._then()
+            return stored
         finally:
             self._wake()
 
@@ -151,14 +159,17 @@ class TurnRunner:
             return
         # Ids in this order, so the question sorts before the answer.
         prompt_id, message_id = new_id(), new_id()
-        prompt = _Started(lambda: self._store_prompt(prepared, prompt_id))
 
         def announce() -> None:
-            turn.emit(events.started(prepared, message_id))
+            if not turn.events:  # ChatStarted is the first event, and comes once
+                turn.emit(events.started(prepared, message_id))
 
-        outcome = await self._generate(turn, prepared, prompt, announce)
-        if not turn.events:  # cancelled before it could start
-            announce()
+        prompt = _Started(lambda: self._store_prompt(prepared, prompt_id), then=announce)
+        outcome = await self._generate(turn, prepared, prompt)
+        if prompt.started:  # ChatStarted names a conversation that exists: after the question's store
+            with suppress(Exception):  # what it raised is settlement's to report (`_store_answer`)
+                await prompt.outcome()
+        announce()  # when the provider call failed before, or never began
         try:
             await self._settle(turn, prepared, outcome, prompt, message_id)
         except Exception:
@@ -167,9 +178,7 @@ class TurnRunner:
             if not turn.finished:
                 turn.emit(events.failed(InternalError("the turn could not be settled")))
 
-    async def _generate(
-        self, turn: Turn, prepared: Prepared, prompt: _Started, announce: Callable[[], None]
-    ) -> Outcome:
+    async def _generate(self, turn: Turn, prepared: Prepared, prompt: _Started) -> Outcome:
         outcome = Outcome()
         if turn.id in self._cancel_requested:
             outcome.cancelled = True
@@ -181,7 +190,7 @@ class TurnRunner:
         assert current is not None
         self._generations[turn.id] = current
         try:
-            await self._stream(turn, prepared, outcome, prompt, announce)
+            await self._stream(turn, prepared, outcome, prompt)
         except asyncio.CancelledError:
             if turn.id not in self._cancelling:
                 raise  # the turn's own task is cancelled: the process is stopping
@@ -199,17 +208,10 @@ class TurnRunner:
                 raise asyncio.CancelledError
         return outcome
 
-    async def _stream(
-        self,
-        turn: Turn,
-        prepared: Prepared,
-        outcome: Outcome,
-        prompt: _Started,
-        announce: Callable[[], None],
-    ) -> None:
+    async def _stream(self, turn: Turn, prepared: Prepared, outcome: Outcome, prompt: _Started) -> None:
         """The provider call. Its request goes out first, then the question is stored while the provider
         thinks (a store on the inline SQLite does not yield, so started first it would delay the request);
-        ChatStarted is announced once the conversation it names exists, and the answer streams after it."""
+        the answer streams after ChatStarted, which the store announces."""
         adapter = self._upstreams.adapter(prepared.route)
         request = ChatRequest(
             model=prepared.model.name,
@@ -217,27 +219,19 @@ class TurnRunner:
             max_output_tokens=prepared.max_output_tokens,
         )
         stream: AsyncIterator[Any] = adapter.stream(request)
-        first = asyncio.create_task(anext(stream, None))
+        prompt.task()  # runs in the next loop round: this one sends the request
+        # A reader woken by a token (it was idle) sends it before the next ones pile up; the first items yield
+        # one by one, so the first delta travels on (a hop per yield: reader, gateway, WebSocket) before a
+        # burst already buffered behind it is parsed whole.
+        early = EARLY_ITEMS_YIELDED
         try:
-            await prompt.outcome()
-            announce()
-            item = await first
-            if item is not None:
-                # A reader woken by a token (it was idle) sends it before the next ones pile up; the first
-                # items yield one by one, so the first delta travels on (a hop per yield: reader, gateway,
-                # WebSocket) before a burst already buffered behind it is parsed whole.
-                early = EARLY_ITEMS_YIELDED
-                self._take(turn, outcome, item)
-                await asyncio.sleep(0)
-                async for item in stream:
-                    early -= 1
-                    if self._take(turn, outcome, item) or early > 0:
-                        await asyncio.sleep(0)
+            async for item in stream:
+                if not turn.events:
+                    await prompt.outcome()
+                if self._take(turn, outcome, item) or early > 0:
+                    await asyncio.sleep(0)
+                early -= 1
         finally:
-            if not first.done():
-                first.cancel()
-                with suppress(BaseException):
-                    await first
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()

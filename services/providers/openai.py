@@ -61,6 +61,10 @@ class OpenAIChatAdapter:
             # resume per token.
             decoder = SSEDecoder()
             chunks = body_chunks(response)
+            # The text of plain chunks read together goes out as one delta (the turn would merge them
+            # anyway): a yield per read instead of per token. The first goes out alone, at once.
+            texts: list[str] = []
+            first = True
             more = True
             while more:
                 try:
@@ -69,12 +73,30 @@ class OpenAIChatAdapter:
                     events, more = decoder.end(), False
                 for event in events:
                     if event.data == "[DONE]":
+                        if texts:
+                            yield TextDelta("".join(texts))
                         for last in state.end():
                             yield last
                         await drain(chunks)
                         return
-                    for delta in state.feed(decode_object(event.data), api_key=self._config.api_key):
+                    chunk = decode_object(event.data)
+                    text = _plain_text(chunk)
+                    if text is not None:
+                        if text:
+                            if first:
+                                first = False
+                                yield TextDelta(text)
+                            else:
+                                texts.append(text)
+                        continue
+                    if texts:
+                        yield TextDelta("".join(texts))
+                        texts.clear()
+                    for delta in state.feed(chunk, api_key=self._config.api_key):
                         yield delta
+                if texts:
+                    yield TextDelta("".join(texts))
+                    texts.clear()
             raise stream_cut()
 
     async def complete(self, request: ChatRequest) -> Completion:
@@ -141,6 +163,22 @@ def completion_from(answer: Mapping[str, Any]) -> Completion:
         usage=_usage(answer.get("usage")),
         finish_reason=_finish_reason(choice.get("finish_reason") or ("tool_calls" if calls else "stop")),
     )
+
+
+def _plain_text(chunk: Mapping[str, Any]) -> str | None:
+    """The content of the commonest chunk, one choice with a text delta and nothing else to note (no tool
+    call, finish, usage or error); None for any other chunk, which `_StreamState.feed` reads."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1 or chunk.get("usage") or chunk.get("error"):
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or delta.get("tool_calls"):
+        return None
+    content = delta.get("content")
+    return content if type(content) is str else None
 
 
 @dataclass

@@ -133,6 +133,24 @@ async def test_a_gzip_encoded_stream_is_decoded(client: httpx.AsyncClient, size:
     assert await stream("openai", cut(openai_body(b"\n"), size), client, gzip=True) == OPENAI_EVENTS
 
 
+async def test_openai_text_read_together_goes_out_as_one_delta_after_the_first(
+    client: httpx.AsyncClient,
+) -> None:
+    def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        chunk = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    plain = [event({"content": word}) for word in ("One", " two", " three", " four")]
+    body = b"".join([*plain, event({}, "stop"), event({"content": " five"}), b"data: [DONE]\n\n"])
+
+    assert await stream("openai", [body], client) == [
+        TextDelta("One"),  # at once, before the rest is parsed
+        TextDelta(" two three four"),
+        TextDelta(" five"),  # after the chunk in between, in order
+        StreamEnd("stop", None),
+    ]
+
+
 async def test_an_openai_stream_that_ends_inside_an_event_is_cut(client: httpx.AsyncClient) -> None:
     body = openai_body(b"\n")
     unfinished = body[: body.index(b"data: [DONE]") + 8]
