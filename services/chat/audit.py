@@ -4,8 +4,11 @@ One outbox row in a transaction of its own cost ~1.2 ms of CPU on SQLite (sessio
 as much as the rest of the chat service's own work per turn; eight rows in one transaction cost ~0.2 ms each,
 and wake the audit relay once instead of eight times. So a turn stages its row at once — in its own task, so
 `record_audit` takes the caller's request id, address and user agent from the turn's context — and the rows
-staged within `BATCH_SECONDS` are committed together. The turn waits for that commit, so a failed write is
-still logged as its own. Nothing a client sees waits for it: the terminal event went out before.
+staged within `BATCH_SECONDS` are inserted together, by one Core statement in a `core_transaction()`: on the
+embedded SQLite that runs inline, holding the write lock for no loop round (an ORM session on aiosqlite
+held it for a dozen, while every turn's reservation and commit queued behind it). The turn waits for that
+commit, so a failed write is still logged as its own. Nothing a client sees waits for it: the terminal event
+went out before.
 """
 
 from __future__ import annotations
@@ -14,8 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from services.events.outbox import OutboxStage
 from services.runtime.database import Database
 
 # How long the first row of a batch waits for others (an audit entry appears this much later).
@@ -24,8 +26,7 @@ BATCH_SECONDS = 0.1
 
 @dataclass(eq=False)
 class _Batch:
-    # Only collects the rows (and the outbox's wake-up marks in its `info`): never connected, never committed.
-    staged: AsyncSession = field(default_factory=AsyncSession)
+    staged: OutboxStage = field(default_factory=OutboxStage)
     written: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -37,9 +38,9 @@ class AuditBatcher:
         self._batch: _Batch | None = None
         self._writers: set[asyncio.Task[None]] = set()
 
-    async def record(self, stage: Callable[[AsyncSession], Awaitable[object]]) -> None:
+    async def record(self, stage: Callable[[OutboxStage], Awaitable[object]]) -> None:
         """Runs `stage` (a `record_audit` call: it only adds rows, no I/O) now, in the caller's task, on the
-        batch's staging session, and returns once the batch is committed; raises what its commit raised."""
+        batch's stage, and returns once the batch is committed; raises what its commit raised."""
         batch = self._batch
         if batch is None:
             batch = self._batch = _Batch()
@@ -54,14 +55,10 @@ class AuditBatcher:
         batch, self._batch = self._batch, None
         if batch is None:
             return
-        # The staged rows move into one real transaction, with the marks that wake the relay after it commits.
-        rows = list(batch.staged.new)
-        batch.staged.expunge_all()
         try:
-            if rows:
-                async with self._database.transaction() as session:
-                    session.add_all(rows)
-                    session.info.update(batch.staged.info)
+            if batch.staged.rows:
+                async with self._database.core_transaction() as connection:
+                    await batch.staged.insert(connection)
         except Exception as error:
             batch.written.set_exception(error)
             batch.written.exception()  # retrieved: each waiting turn logs it, none may be waiting any more

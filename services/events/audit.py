@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from geko.audit.v1 import audit_pb2
-from services.events.outbox import add_outbox_event, add_outbox_row
+from services.events.outbox import OutboxStage, add_outbox_event, add_outbox_row
 from services.runtime.clock import utcnow
 from services.runtime.context import (
     current_peer_ip,
@@ -76,7 +76,7 @@ class AuditAction(StrEnum):
 
 
 async def record_audit(
-    transaction: AsyncSession | AsyncConnection,
+    transaction: AsyncSession | AsyncConnection | OutboxStage,
     *,
     service: str,
     action: str,
@@ -88,7 +88,7 @@ async def record_audit(
     details: Mapping[str, Any] | None = None,
 ) -> str:
     """Adds an audit event to the caller's transaction — a session's or a `Database.core_transaction()`'s
-    connection — (delivered after it commits); the event's id.
+    connection — (delivered after it commits), or to a stage a later transaction inserts; the event's id.
 
     `service` is the emitting service (its relay delivers the row). The actor defaults to the signed-in
     user of the current request (none for a service or anonymous caller). `details` must be JSON-serialisable
@@ -123,6 +123,8 @@ async def record_audit(
     }
     if isinstance(transaction, AsyncConnection):
         return await add_outbox_row(transaction, service=service, topic=AUDIT_TOPIC, payload=payload)
+    if isinstance(transaction, OutboxStage):
+        return transaction.add(service=service, topic=AUDIT_TOPIC, payload=payload)
     return add_outbox_event(transaction, service=service, topic=AUDIT_TOPIC, payload=payload)
 
 

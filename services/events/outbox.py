@@ -7,7 +7,8 @@ deliver the committed rows' services, so an embedded audit entry appears in mill
 A rolled-back transaction writes nothing and, at most, causes one needless wake-up.
 
 A writer on `Database.core_transaction()` (no session) uses `add_outbox_row`: the same row, inserted at once,
-and the same wake-up, queued with `after_commit`.
+and the same wake-up, queued with `after_commit`; `OutboxStage` makes rows ahead of the transaction that
+inserts them.
 
 Rows join the session as `OutboxEvent` objects, but its flush writes them with one Core INSERT and leaves
 them out of the ORM's unit of work (`before_flush`), which cost several times that statement: nearly every
@@ -72,6 +73,26 @@ async def add_outbox_row(
     await connection.execute(_INSERT, row)
     after_commit(connection, partial(_wake, frozenset((service,))))
     return str(row["id"])
+
+
+class OutboxStage:
+    """Outbox rows made now, outside any transaction, and inserted later in one `core_transaction()` with
+    others (a batch of them: see services/chat/audit.py)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, *, service: str, topic: str, payload: dict[str, Any]) -> str:
+        row = _new_row(service, topic, payload)
+        self.rows.append(row)
+        return str(row["id"])
+
+    async def insert(self, connection: AsyncConnection) -> None:
+        """Inserts the staged rows (one statement) in `connection`'s transaction; their relays wake once it
+        committed."""
+        if self.rows:
+            await connection.execute(_INSERT, self.rows)
+            after_commit(connection, partial(_wake, frozenset(row["service"] for row in self.rows)))
 
 
 @dataclass(eq=False)
