@@ -1,5 +1,5 @@
-"""EventRelay: a turn's events relayed as they come, deltas that piled up merged, failures and early stops
-passed on to the call."""
+"""EventRelay: a turn's events relayed one by one as the call hands them over (the turn coalesces them), the
+call read only as fast as the consumer takes them, failures and early stops passed on to the call."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class FakeCall:
         self._bursts = bursts
         self._failure = failure
         self.cancelled = False
+        self.read = 0  # responses handed over so far
 
     def __aiter__(self) -> AsyncIterator[chat_pb2.StreamChatResponse]:
         return self._responses()
@@ -40,6 +41,7 @@ class FakeCall:
     async def _responses(self) -> AsyncIterator[chat_pb2.StreamChatResponse]:
         for burst in self._bursts:
             for event in burst:
+                self.read += 1
                 yield chat_pb2.StreamChatResponse(event=event)
             for _ in range(3):  # the reader catches up before the next burst
                 await asyncio.sleep(0)
@@ -54,7 +56,7 @@ async def relayed(relay: EventRelay) -> list[tuple[int, str]]:
     return [(event.sequence, event.WhichOneof("kind") or "") async for event in relay.rest()]
 
 
-async def test_deltas_that_pile_up_go_out_as_one_with_the_last_sequence() -> None:
+async def test_every_event_goes_out_as_its_own_in_order() -> None:
     call = FakeCall([started(1)], [delta(2, "a"), delta(3, "b"), delta(4, "c")], [completed(5)])
     relay = EventRelay(call)
     first = await relay.first()
@@ -62,11 +64,25 @@ async def test_deltas_that_pile_up_go_out_as_one_with_the_last_sequence() -> Non
     assert first.sequence == 1
     events = [event async for event in relay.rest()]
     assert [(event.sequence, event.WhichOneof("kind")) for event in events] == [
+        (2, "delta"),
+        (3, "delta"),
         (4, "delta"),
         (5, "completed"),
     ]
-    assert events[0].delta.text == "abc"
+    assert [event.delta.text for event in events[:3]] == ["a", "b", "c"]
     assert call.cancelled  # the call is always released at the end
+
+
+async def test_the_call_is_read_only_as_fast_as_the_consumer_takes_events() -> None:
+    call = FakeCall([started(1)], [delta(2, "a"), delta(3, "b"), delta(4, "c")], [completed(5)])
+    relay = EventRelay(call)
+    await relay.first()
+    events = relay.rest()
+    assert (await anext(events)).sequence == 2
+    for _ in range(5):
+        await asyncio.sleep(0)  # the consumer is busy: nothing reads ahead for it
+    assert call.read == 2
+    await events.aclose()  # type: ignore[attr-defined]
 
 
 async def test_events_go_out_one_by_one_when_the_reader_keeps_up() -> None:
@@ -96,16 +112,15 @@ async def test_a_stream_without_events_has_no_first_and_no_rest() -> None:
     assert await relay.first() is None
 
 
-async def test_a_reader_that_stops_early_cancels_the_call_and_the_pump() -> None:
+async def test_a_reader_that_stops_early_cancels_the_call() -> None:
     call = FakeCall([started(1)], [delta(2, "a")], [delta(3, "b")], [completed(4)])
     relay = EventRelay(call)
     await relay.first()
     events = relay.rest()
     assert (await anext(events)).sequence == 2
+    assert not call.cancelled
     await events.aclose()  # type: ignore[attr-defined]
     assert call.cancelled
-    assert relay._pump_task is not None
-    assert relay._pump_task.done()
 
 
 async def test_a_refused_first_event_cancels_the_call() -> None:
