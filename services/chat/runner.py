@@ -29,6 +29,7 @@ from services.events.audit import AuditAction, record_audit
 from services.events.usage import queue_usage_commit
 from services.providers.base import ChatRequest, StreamEnd, TextDelta, ToolCallDelta
 from services.runtime.access import require_user
+from services.runtime.eager import start_eagerly
 from services.runtime.errors import ErrorCode, GekoError, InternalError, UpstreamUnavailable
 from services.runtime.ids import new_id
 from services.runtime.logging import get_logger
@@ -125,7 +126,8 @@ class TurnRunner:
         owner = TurnOwner(principal.tenant_id or "", principal.user_id or "", request.workspace_id)
         turn = Turn(request.turn_id, owner)
         await self._registry.start(turn, lambda: self._cancel(turn.id))
-        task = asyncio.create_task(self._run(turn, request), name=f"geko-chat-turn-{turn.id}")
+        # Eager (eager.py): the checks, the reservation and the provider request run in this loop round.
+        task = start_eagerly(self._run(turn, request), name=f"geko-chat-turn-{turn.id}")
         self._running.add(task)
 
         def finished(done: asyncio.Task[None]) -> None:

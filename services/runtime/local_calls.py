@@ -12,8 +12,9 @@ everything but the socket:
   `GekoError` through `errors.from_rpc_error` (from the same status, details and trailers);
 - the RPC's own context: the server's behaviour runs in a copy of the context the server was built in
   (grpc.aio's RPC tasks copy the server's), so the ContextVars it sets never reach the caller, nor the
-  caller's it. A server stream runs in a task of its own; a unary call runs in the task that awaits it
-  (`_InContext`), which saves a task per call and changes nothing else: the caller waits for it anyway;
+  caller's it. A server stream runs in a task of its own (its first step at once: eager.py); a unary call
+  runs in the task that awaits it (`_InContext`), which saves a task per call and changes nothing else: the
+  caller waits for it anyway;
 - flow control: a server stream hands over one message at a time, so a slow reader holds the writer back (the
   chat turn coalesces deltas meanwhile), and a reader's cancel reaches the servicer as a cancellation.
 Health and reflection are not among a server's registrations: their stubs stay on the socket.
@@ -31,6 +32,7 @@ from typing import Any, NoReturn
 import grpc
 
 from services.runtime.clients import outgoing_metadata
+from services.runtime.eager import start_eagerly
 from services.runtime.errors import GekoError, from_rpc_error
 from services.runtime.interceptors import ServerInterceptor
 from services.runtime.types import AddServicerFn, Metadata
@@ -123,10 +125,10 @@ class LocalRoutes:
         return LocalChannel(self, fallback, default_timeout)
 
     def _start(self, call: _Call, serve: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Runs `serve` as the call's server task, in a copy of the server's context."""
-        task = asyncio.get_running_loop().create_task(serve, context=self._context.copy())
+        """Runs `serve` as the call's server task, in a copy of the server's context. Its first step runs at
+        once (eager.py): a stream's server reaches its first wait in the caller's loop round, not the next."""
         self._calls.add(call)
-        return task
+        return start_eagerly(serve, context=self._context.copy())
 
     def _forget(self, call: _Call) -> None:
         self._calls.discard(call)
