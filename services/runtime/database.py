@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from services.runtime.sqlite_inline import InlineCoreConnection, inline_connector, inline_sync_engine
+from services.runtime.wal_checkpoint import WalCheckpointer
 from services.runtime.writer_lock import WriterLock
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -94,8 +95,14 @@ def _inline_writer_engine(url: str) -> Engine | None:
         return None
     engine = inline_sync_engine(database)
     event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _no_autocheckpoint)
     event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    """The inline writers' commits never checkpoint the WAL: `WalCheckpointer` does, off the loop."""
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _sqlite_begin_immediate(connection: Connection) -> None:
@@ -125,6 +132,10 @@ class Database:
         self._sqlite_writer = WriterLock() if self.dialect == "sqlite" else None
         # Core writers' engine on a SQLite file: synchronous, its transactions begin with the write lock.
         self._inline_engine = _inline_writer_engine(url) if self._sqlite_writer is not None else None
+        # Its WAL checkpoints run in a worker thread, not in a commit on the loop (wal_checkpoint.py).
+        self._checkpointer = (
+            WalCheckpointer(str(make_url(url).database)) if self._inline_engine is not None else None
+        )
         # Its one connection, opened at the first write and kept: the writer lock lets one transaction use it
         # at a time, and a pool checkout and return per transaction cost ~30 µs.
         self._inline_connection: Connection | None = None
@@ -173,6 +184,8 @@ class Database:
                         yield InlineCoreConnection(self.engine, sync_connection)
                 finally:
                     callbacks = _take_after_commit(sync_connection.info)
+                if self._checkpointer is not None:
+                    self._checkpointer.note_write()
         for callback in callbacks:
             callback()
 
@@ -183,6 +196,8 @@ class Database:
 
     async def dispose(self) -> None:
         """Closes every pooled connection; call once on shutdown."""
+        if self._checkpointer is not None:
+            await self._checkpointer.aclose()
         await self.engine.dispose()
         if self._inline_connection is not None:
             self._inline_connection.close()

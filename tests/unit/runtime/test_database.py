@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from services.runtime import wal_checkpoint
 from services.runtime.database import Database
 from services.runtime.sqlite_inline import InlineConnection, InlineCoreConnection
+from services.runtime.wal_checkpoint import WalCheckpointer
 
 # Both kinds of write transaction: on an ORM session, and on a bare connection.
 Begin = Callable[[Database], AbstractAsyncContextManager[Any]]
@@ -178,3 +180,37 @@ async def test_an_in_memory_database_keeps_its_core_writers_on_its_one_connectio
 
     assert not isinstance(connection, InlineCoreConnection)
     assert values == [1]
+
+
+async def test_the_inline_writers_wal_is_checkpointed_in_a_worker_thread_not_in_their_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wal_checkpoint, "INTERVAL_SECONDS", 0.01)
+    checkpoints: list[str] = []
+    checkpoint = WalCheckpointer._checkpoint
+
+    def spy(self: WalCheckpointer) -> None:
+        checkpoints.append(threading.current_thread().name)
+        checkpoint(self)
+
+    monkeypatch.setattr(WalCheckpointer, "_checkpoint", spy)
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'geko.db'}")
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE t (v INTEGER)"))
+        await asyncio.sleep(0.05)
+        before_any_core_write = list(checkpoints)
+        async with db.core_transaction() as connection:
+            autocheckpoint = await connection.scalar(text("PRAGMA wal_autocheckpoint"))
+            await connection.execute(text("INSERT INTO t VALUES (1)"))
+        for _ in range(200):
+            if checkpoints:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await db.dispose()
+
+    assert autocheckpoint == 0  # the commits on the loop never copy the WAL into the file
+    assert before_any_core_write == []
+    assert checkpoints
+    assert threading.main_thread().name not in checkpoints
