@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -74,12 +74,16 @@ def start_eagerly(
     *,
     name: str | None = None,
     context: contextvars.Context | None = None,
+    created: Callable[[asyncio.Task[T]], None] | None = None,
 ) -> asyncio.Task[T]:
-    """A task of `coroutine` whose first step has run when this returns (see the module's docstring)."""
+    """A task of `coroutine` whose first step has run when this returns (see the module's docstring);
+    `created` gets the task before that step, for what its step may already ask of it."""
     loop = asyncio.get_running_loop()
     resumed = _Resumed(coroutine)
     context = contextvars.copy_context() if context is None else context
     task: asyncio.Task[T] = loop.create_task(resumed, name=name, context=context)
+    if created is not None:
+        created(task)
     parent = asyncio.current_task(loop)
     if parent is not None:
         asyncio.tasks._leave_task(loop, parent)

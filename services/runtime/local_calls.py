@@ -124,11 +124,14 @@ class LocalRoutes:
         """A channel for stubs of these services; `fallback()` gives the socket channel for other methods."""
         return LocalChannel(self, fallback, default_timeout)
 
-    def _start(self, call: _Call, serve: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Runs `serve` as the call's server task, in a copy of the server's context. Its first step runs at
-        once (eager.py): a stream's server reaches its first wait in the caller's loop round, not the next."""
+    def _start(
+        self, call: _Call, serve: Coroutine[Any, Any, Any], created: Callable[[asyncio.Task[Any]], None]
+    ) -> None:
+        """Runs `serve` as the call's server task, in a copy of the server's context; `created` gets the task
+        first. Its first step runs at once (eager.py): a stream's server reaches its first wait in the
+        caller's loop round, not the next."""
         self._calls.add(call)
-        return start_eagerly(serve, context=self._context.copy())
+        start_eagerly(serve, context=self._context.copy(), created=created)
 
     def _forget(self, call: _Call) -> None:
         self._calls.discard(call)
@@ -649,8 +652,8 @@ def _wake(waiter: asyncio.Future[None] | None) -> None:
 class _StreamCall(_Call):
     """Iterate it for the responses; a failure (mid-stream too) is raised as the peer's `GekoError`.
 
-    The server's behaviour runs in a task of its own from the start, as over the socket. Closing the
-    iterator early, or `cancel()`, cancels that task: the servicer sees the cancellation.
+    The server's behaviour runs in a task of its own from the start, as over the socket (its first step at
+    once). Closing the iterator early, or `cancel()`, cancels that task: the servicer sees the cancellation.
     """
 
     def __init__(self, *args: Any) -> None:
@@ -658,12 +661,16 @@ class _StreamCall(_Call):
         # One message in flight: the server task waits until the reader took the previous one.
         self._handoff = _Handoff()
         self._messages: AsyncIterator[Any] | None = None
-        loop = asyncio.get_running_loop()
-        self.task = self._routes._start(self, self._serve())
-        self.task.add_done_callback(self._task_done)
+        self.task: asyncio.Task[Any]
+        self._routes._start(self, self._serve(), self._server_started)
+
+    def _server_started(self, task: asyncio.Task[Any]) -> None:
+        """The server task, bound before its first step runs (at once: eager.py)."""
+        self.task = task
+        task.add_done_callback(self._task_done)
         if self._deadline is not None:
-            timer = loop.call_at(self._deadline, self.abort, grpc.StatusCode.DEADLINE_EXCEEDED)
-            self.task.add_done_callback(lambda _: timer.cancel())
+            timer = task.get_loop().call_at(self._deadline, self.abort, grpc.StatusCode.DEADLINE_EXCEEDED)
+            task.add_done_callback(lambda _: timer.cancel())
 
     async def _behaviour(self, route: _Route, request: bytes) -> None:
         messages = route.behaviour(route.request_deserializer(request), self.context)

@@ -92,3 +92,15 @@ async def test_eager_starts_nest() -> None:
 
     await start_eagerly(outer())
     assert order == ["outer", "inner", "outer again"]
+
+
+async def test_created_gets_the_task_before_its_first_step() -> None:
+    order: list[object] = []
+
+    async def body() -> None:
+        order.append("first step")
+
+    task = start_eagerly(body(), created=lambda created: order.append(created))
+
+    assert order == [task, "first step"]
+    await task
