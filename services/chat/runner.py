@@ -224,8 +224,7 @@ class TurnRunner:
         prompt.task()  # runs in the next loop round: this one sends the request
         # A reader woken by a token (it was idle) sends it before the next ones pile up; the first items yield
         # one by one, so the first delta travels on (a hop per yield: reader, gateway, WebSocket) before a
-        # burst already buffered behind it is parsed whole. Text held for the next delta lets the upstream
-        # wait until then: read in one go, a paced provider's tokens cost a wake-up per delta, not per token.
+        # burst already buffered behind it is parsed whole.
         early = EARLY_ITEMS_YIELDED
         try:
             async for item in stream:
@@ -233,8 +232,6 @@ class TurnRunner:
                     await prompt.outcome()
                 if self._take(turn, outcome, item) or early > 0:
                     await asyncio.sleep(0)
-                elif (due := turn.text_due_in()) > 0:
-                    await asyncio.sleep(due)
                 early -= 1
         finally:
             aclose = getattr(stream, "aclose", None)

@@ -74,13 +74,6 @@ class Turn:
             self._wake_for_delta()
         return False
 
-    def text_due_in(self) -> float:
-        """Seconds until pending text goes out by the delta timer; 0 when no timer holds any. The producer may
-        leave its upstream unread that long: what it would read now waits for that same delta."""
-        if self._delta_timer is None:
-            return 0.0
-        return max(0.0, self._next_delta_at - self._loop.time())
-
     def _wake_for_delta(self) -> None:
         """Wakes the readers once the next delta is due (pending text waits for it)."""
         if self._delta_timer is None:

@@ -58,21 +58,3 @@ async def test_the_end_of_the_turn_flushes_pending_text_at_once() -> None:
     assert texts(rest) == ["b"]
     assert rest[-1].HasField("completed")
     assert turn.finished
-
-
-async def test_text_held_for_the_next_delta_tells_how_long_the_upstream_may_stay_unread() -> None:
-    turn = Turn("t", TurnOwner("tenant", "user", "ws"))
-    assert turn.text_due_in() == 0.0  # nothing pending
-    first_read = asyncio.create_task(turn.wait_after(0))
-    await asyncio.sleep(0)
-    turn.add_text("a")
-    first = await first_read
-    assert turn.text_due_in() == 0.0  # sent: nothing held
-    second_read = asyncio.create_task(turn.wait_after(first[-1].sequence))
-    await asyncio.sleep(0)
-
-    turn.add_text("b")  # too soon after the first delta: held for the timer
-
-    assert INTERVAL * 0.5 < turn.text_due_in() <= INTERVAL
-    await asyncio.wait_for(second_read, INTERVAL * 2)
-    assert turn.text_due_in() == 0.0
