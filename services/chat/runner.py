@@ -69,7 +69,7 @@ class _Started:
         self._start = start
         self._then = then
         self._task: asyncio.Task[bool] | None = None
-        self._waiters: list[asyncio.Future[None]] = []
+        self._ended = asyncio.Event()
 
     @property
     def started(self) -> bool:
@@ -78,7 +78,7 @@ class _Started:
     def task(self) -> asyncio.Task[bool]:
         if self._task is None:
             self._task = asyncio.create_task(self._run())
-            self._task.add_done_callback(lambda _: self._wake())  # also when cancelled before it ran
+            self._task.add_done_callback(lambda _: self._ended.set())  # also when cancelled before it ran
         return self._task
 
     async def _run(self) -> bool:
@@ -87,23 +87,15 @@ class _Started:
             self._then()
             return stored
         finally:
-            self._wake()
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            self._ended.set()
 
     async def outcome(self) -> bool:
         """The task's result, waited for without cancelling the task when the waiter is cancelled. What
-        `asyncio.shield` does, one loop round sooner: the task wakes its waiters itself, where shield's two
+        `asyncio.shield` does, one loop round sooner: the task sets the event itself, where shield's two
         callbacks take a round each."""
         task = self.task()
         if not task.done():
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            await waiter
+            await self._ended.wait()
         return task.result()
 
 

@@ -70,9 +70,15 @@ async def add_outbox_row(
 ) -> str:
     """`add_outbox_event` in a `Database.core_transaction()`: the row is inserted now; its id."""
     row = _new_row(service, topic, payload)
-    await connection.execute(_INSERT, row)
-    after_commit(connection, partial(_wake, frozenset((service,))))
+    await _insert_rows(connection, [row])
     return str(row["id"])
+
+
+async def _insert_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Inserts `rows` (one statement) in `connection`'s `core_transaction()`; their relays wake once it
+    committed."""
+    await connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)  # one row: no executemany
+    after_commit(connection, partial(_wake, frozenset(row["service"] for row in rows)))
 
 
 class OutboxStage:
@@ -88,11 +94,9 @@ class OutboxStage:
         return str(row["id"])
 
     async def insert(self, connection: AsyncConnection) -> None:
-        """Inserts the staged rows (one statement) in `connection`'s transaction; their relays wake once it
-        committed."""
+        """Inserts the staged rows in `connection`'s `core_transaction()` (`add_outbox_row`'s insert)."""
         if self.rows:
-            await connection.execute(_INSERT, self.rows)
-            after_commit(connection, partial(_wake, frozenset(row["service"] for row in self.rows)))
+            await _insert_rows(connection, self.rows)
 
 
 @dataclass(eq=False)
