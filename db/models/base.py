@@ -6,6 +6,8 @@ PostgreSQL and SQLite (and a later migration can drop them by name).
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -50,8 +52,33 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_HEX32 = re.compile("[0-9a-f]{32}").fullmatch
+
+
+def _canonical_uuid(stored: str | None) -> str | None:
+    """The canonical form of a UUID stored as 32 hex digits, as `str(uuid.UUID(stored))` gives it, by slicing
+    when it is in the form our writes leave (lowercase): ~0.4 µs instead of ~4 for every id read."""
+    if stored is None:
+        return None
+    if _HEX32(stored):
+        return f"{stored[:8]}-{stored[8:12]}-{stored[12:16]}-{stored[16:20]}-{stored[20:]}"
+    return str(uuid.UUID(stored))
+
+
+class CanonicalUuid(Uuid[str]):
+    """`Uuid(as_uuid=False)` whose values stored as text (SQLite) are read by `_canonical_uuid`; a statement
+    that returns a few ids (a quota row has three) spent more on reading them than SQLite on the statement."""
+
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.supports_native_uuid and self.native_uuid:
+            return super().result_processor(dialect, coltype)  # type: ignore[no-untyped-call]
+        return _canonical_uuid
+
+
 # A UUID kept as its canonical string in Python: native `uuid` on PostgreSQL, CHAR(32) on SQLite.
-UUID_TYPE = Uuid(as_uuid=False)
+UUID_TYPE = CanonicalUuid(as_uuid=False)
 JSON_TYPE = JSON().with_variant(JSONB(), "postgresql")
 
 # Annotated column kinds, so models read as `id: Mapped[IdPk]` and stay consistent across tables.

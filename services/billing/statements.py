@@ -6,7 +6,7 @@ SQLAlchemy finds each one's compiled form in its cache, and quota rows come back
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
 
@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from db.models.base import UTCDateTime
 from db.models.billing import UNLIMITED, CostTracking, Quota, Reservation, TokenUsage
+from services.runtime.sqlite_prepared import prepared
 
 QUOTAS: Table = Quota.__table__  # type: ignore[assignment]
 RESERVATIONS: Table = Reservation.__table__  # type: ignore[assignment]
@@ -110,7 +111,7 @@ def statements(dialect: str) -> Statements:
         RESERVATIONS.c.tenant_id == bindparam("tenant"),
     )
     costs = insert(COSTS)
-    return Statements(
+    built = Statements(
         lock_quota=lock_quota.with_for_update(),
         lock_quota_unless_locked=lock_quota.with_for_update(skip_locked=True),
         insert_quota=insert(QUOTAS).on_conflict_do_nothing(index_elements=["workspace_id"]),
@@ -189,3 +190,5 @@ def statements(dialect: str) -> Statements:
             RESERVATIONS.c.status == "held",
         ),
     )
+    # Every one of them runs prepared on the embedded SQLite (services/runtime/sqlite_prepared.py).
+    return Statements(**{field.name: prepared(getattr(built, field.name)) for field in fields(built)})

@@ -27,6 +27,7 @@ from sqlalchemy.orm import ClassManager, configure_mappers
 from db.models.base import Base, UTCDateTime
 from db.models.memory import Conversation, Message
 from services.runtime.errors import BadInput
+from services.runtime.sqlite_prepared import prepared
 
 M = TypeVar("M", bound=Base)
 
@@ -36,9 +37,11 @@ _STALE_TOKEN = "page_token no longer points at a listed item; start again from t
 # session cost several times the SQL itself. Its objects are built by hand and never join a session.
 CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-# Built once: building a statement costs more than running it on SQLite.
-_LOCK_CONVERSATION = select(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("id")).with_for_update()
-_TOUCH_CONVERSATION = (
+# Built once: building a statement costs more than running it on SQLite. The hot ones run `prepared()`.
+_LOCK_CONVERSATION = prepared(
+    select(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("id")).with_for_update()
+)
+_TOUCH_CONVERSATION = prepared(
     update(CONVERSATIONS)
     .where(CONVERSATIONS.c.id == bindparam("conversation_id"))
     .values(
@@ -49,7 +52,7 @@ _TOUCH_CONVERSATION = (
 )
 # Moves an existing conversation's activity times without reading it first, only when it is the caller's,
 # older than the new messages (:first_at), and titled unless :untitled_ok; its row when so.
-_TOUCH_OWNED_CONVERSATION = (
+_TOUCH_OWNED_CONVERSATION = prepared(
     update(CONVERSATIONS)
     .where(
         CONVERSATIONS.c.id == bindparam("conversation_id"),
@@ -70,10 +73,10 @@ _OWNED_CONVERSATION = select(CONVERSATIONS).where(
     CONVERSATIONS.c.tenant_id == bindparam("tenant_id"),
     CONVERSATIONS.c.user_id == bindparam("user_id"),
 )
-_INSERT_CONVERSATION = insert(CONVERSATIONS)
+_INSERT_CONVERSATION = prepared(insert(CONVERSATIONS))
 _MESSAGES_BY_ID = select(MESSAGES).where(MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
-_INSERT_MESSAGES = insert(MESSAGES)
-_A_USER_MESSAGE = (
+_INSERT_MESSAGES = prepared(insert(MESSAGES))
+_A_USER_MESSAGE = prepared(
     select(MESSAGES.c.id)
     .where(MESSAGES.c.conversation_id == bindparam("conversation_id"), MESSAGES.c.role == "user")
     .limit(1)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from services.runtime.sqlite_inline import InlineCoreConnection, inline_connector, inline_sync_engine
+from services.runtime.sqlite_prepared import PreparedStatements
 from services.runtime.wal_checkpoint import WalCheckpointer
 from services.runtime.writer_lock import WriterLock
 
@@ -139,6 +140,8 @@ class Database:
         # Its one connection, opened at the first write and kept: the writer lock lets one transaction use it
         # at a time, and a pool checkout and return per transaction cost ~30 µs.
         self._inline_connection: Connection | None = None
+        # The compiled forms of the statements its writers run `prepared()` (sqlite_prepared.py).
+        self._prepared = PreparedStatements()
 
     @property
     def dialect(self) -> str:
@@ -181,7 +184,7 @@ class Database:
                 sync_connection = self._inline_connection
                 try:
                     with sync_connection.begin():
-                        yield InlineCoreConnection(self.engine, sync_connection)
+                        yield InlineCoreConnection(self.engine, sync_connection, self._prepared)
                 finally:
                     callbacks = _take_after_commit(sync_connection.info)
                 if self._checkpointer is not None:

@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
 import aiosqlite
-from sqlalchemy import CursorResult, Engine, Executable, ScalarResult, create_engine
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Engine, Executable, ScalarResult, create_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.runtime.sqlite_prepared import PreparedStatements
 
 T = TypeVar("T")
 
@@ -72,7 +74,14 @@ class InlineCoreConnection(AsyncConnection):
     aiosqlite's coroutines: ~180 µs of CPU for a short statement against ~60 µs run synchronously, and ~245
     against ~80 µs for an empty transaction. SQLite answers on this thread anyway, so the Core writers'
     statements run synchronously where they are awaited: the same SQLAlchemy statements, dialect and
-    processing, without the asyncio adaptation. Only what core_transaction's users call is adapted."""
+    processing, without the asyncio adaptation, and a statement marked `prepared()` from its compiled SQL
+    (sqlite_prepared.py). Only what core_transaction's users call is adapted."""
+
+    def __init__(
+        self, async_engine: AsyncEngine, sync_connection: Connection, prepared: PreparedStatements
+    ) -> None:
+        super().__init__(async_engine, sync_connection)
+        self._prepared_connection = PreparedConnection(sync_connection, prepared)
 
     async def execute(
         self,
@@ -80,13 +89,13 @@ class InlineCoreConnection(AsyncConnection):
         parameters: Any = None,
         *,
         execution_options: Any = None,
-    ) -> CursorResult[Any]:
-        return self._proxied.execute(statement, parameters, execution_options=execution_options)
+    ) -> Any:  # a CursorResult, or a PreparedResult answering the same calls
+        return self._prepared_connection.execute(statement, parameters, execution_options=execution_options)
 
     async def scalar(
         self, statement: Executable, parameters: Any = None, *, execution_options: Any = None
     ) -> Any:
-        return self._proxied.scalar(statement, parameters, execution_options=execution_options)
+        return self._prepared_connection.scalar(statement, parameters, execution_options=execution_options)
 
     async def scalars(
         self, statement: Executable, parameters: Any = None, *, execution_options: Any = None
@@ -94,7 +103,29 @@ class InlineCoreConnection(AsyncConnection):
         return self._proxied.scalars(statement, parameters, execution_options=execution_options)
 
     async def run_sync(self, fn: Callable[..., T], *arg: Any, **kw: Any) -> T:
-        return fn(self._proxied, *arg, **kw)
+        return fn(self._prepared_connection, *arg, **kw)
+
+
+class PreparedConnection:
+    """The synchronous connection a `run_sync` body gets: a `Connection` whose `execute` and `scalar` run
+    statements marked `prepared()` from their compiled SQL; everything else is the connection's own."""
+
+    __slots__ = ("_connection", "_prepared")
+
+    def __init__(self, connection: Connection, prepared: PreparedStatements) -> None:
+        self._connection = connection
+        self._prepared = prepared
+
+    def execute(self, statement: Executable, parameters: Any = None, *, execution_options: Any = None) -> Any:
+        if execution_options is not None:
+            return self._connection.execute(statement, parameters, execution_options=execution_options)
+        return self._prepared.run(self._connection, statement, parameters)
+
+    def scalar(self, statement: Executable, parameters: Any = None, *, execution_options: Any = None) -> Any:
+        return self.execute(statement, parameters, execution_options=execution_options).scalar()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
 
 
 def inline_sync_engine(database: str) -> Engine:
