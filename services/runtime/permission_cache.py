@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 from services.runtime.backends import Cache
 from services.runtime.context import Principal
@@ -46,6 +47,10 @@ class Access:
 
     @classmethod
     def from_json(cls, raw: bytes) -> Access:
+        return _decoded(raw)
+
+    @classmethod
+    def _decode(cls, raw: bytes) -> Access:
         body = json.loads(raw)
         return cls(
             workspace_id=body["workspace_id"],
@@ -53,6 +58,14 @@ class Access:
             role=body["role"],
             permissions=frozenset(body["permissions"]),
         )
+
+
+@lru_cache(maxsize=4096)
+def _decoded(raw: bytes) -> Access:
+    """An entry's `Access`, decoded once per distinct entry: a chat turn reads the same one in several
+    services, and decoding it (JSON, a frozenset of its permissions) cost more than the cache read. Entries
+    are immutable, like the `Access` they decode to."""
+    return Access._decode(raw)
 
 
 NO_ACCESS = Access(workspace_id="", tenant_id="", role="", permissions=frozenset())
