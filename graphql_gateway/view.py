@@ -27,6 +27,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from graphql_gateway.context import GatewayContext, GatewayDeps
 from graphql_gateway.responses import graphql_error_response
+from graphql_gateway.transport_ws import EagerTransportWSHandler
 from services.runtime.errors import ErrorCode, GekoError
 from services.runtime.logging import get_logger
 
@@ -46,6 +47,8 @@ def graphiql_html() -> str:
 
 
 class GatewayView(GraphQL[GatewayContext, None]):
+    graphql_transport_ws_handler_class = EagerTransportWSHandler
+
     def __init__(self, schema: BaseSchema, deps: GatewayDeps) -> None:
         super().__init__(
             schema,
