@@ -12,21 +12,23 @@ from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, func, insert,
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models.audit import AuditLog
+from services.runtime.sqlite_prepared import prepared
 
 # First key of the PostgreSQL advisory locks that serialise appends to one tenant's chain (ASCII "AU").
 CHAIN_LOCK_CLASS = 0x4155
 
 # Appends run on every delivered event: their statements are built once (building one costs more than
-# running it on SQLite) and rows go in as one Core INSERT, not through the ORM's unit of work.
+# running it on SQLite, where the hot ones run `prepared()`) and rows go in as one Core INSERT, not through
+# the ORM's unit of work.
 AUDIT_LOGS: Table = AuditLog.__table__  # type: ignore[assignment]
 _RECORDED_IDS = select(AUDIT_LOGS.c.id).where(AUDIT_LOGS.c.id.in_(bindparam("ids", expanding=True)))
-_HEAD = (
+_HEAD = prepared(
     select(AUDIT_LOGS.c.seq, AUDIT_LOGS.c.hash)
     .where(AUDIT_LOGS.c.tenant_id == bindparam("tenant_id"))
     .order_by(AUDIT_LOGS.c.seq.desc())
     .limit(1)
 )
-_INSERT = insert(AUDIT_LOGS)
+_INSERT = prepared(insert(AUDIT_LOGS))
 _LOCK_CHAINS = text(
     "SELECT pg_advisory_xact_lock(:lock_class, lock_key) FROM ("
     " SELECT DISTINCT hashtext(tenant_id) AS lock_key"

@@ -33,10 +33,11 @@ from services.runtime.clock import utcnow
 from services.runtime.database import after_commit
 from services.runtime.ids import new_id
 from services.runtime.settings import SERVICES
+from services.runtime.sqlite_prepared import prepared
 
 _PENDING_KEY = "geko_outbox_services"
 OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
-_INSERT = insert(OUTBOX)
+_INSERT = prepared(insert(OUTBOX))
 
 
 def _new_row(service: str, topic: str, payload: dict[str, Any]) -> dict[str, Any]:
