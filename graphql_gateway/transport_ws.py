@@ -9,7 +9,7 @@ for a chat turn its checks, its reservation and the provider request — as the 
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
 
 from graphql import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -47,7 +47,7 @@ class EagerTransportWSHandler(BaseGraphQLTransportWSHandler[GatewayContext, None
         )
         self.operations[message["id"]] = operation
 
-        def bind(task: Any) -> None:
+        def bind(task: asyncio.Task[None]) -> None:
             operation.task = task
 
         task = start_eagerly(self.run_operation(operation), created=bind)
