@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 # glibc's mallopt parameter for the most malloc arenas, and the cap for `up` and `serve`.
 M_ARENA_MAX = -8
 MALLOC_ARENAS = 2
+# Allocations between two young-generation collections once serving (`prepare_heap_for_serving`).
+GC_YOUNG_THRESHOLD = 10_000
 
 Target = Literal["auth", "workspace", "model", "chat", "memory", "billing", "audit", "gateway"]
 assert get_args(Target) == (*SERVICES, "gateway"), "Target must list every service"
@@ -87,12 +89,17 @@ def limit_malloc_arenas() -> None:
         mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
-def freeze_startup_heap() -> None:
-    """Takes what start-up allocated (modules, the schema, caches: ~230k objects in `geko up`) out of the
-    garbage collector's sight. Each full collection scanned them all with the event loop stopped (~95 ms,
-    every few seconds under load; ~40 ms after), for objects that live as long as the process anyway."""
+def prepare_heap_for_serving() -> None:
+    """Once start-up is done: takes what it allocated (modules, the schema, caches: ~230k objects in `geko
+    up`) out of the garbage collector's sight, and lets young collections wait for `GC_YOUNG_THRESHOLD`
+    allocations. Each full collection scanned the start-up objects with the event loop stopped (~95 ms, every
+    few seconds under load; ~40 ms after), for objects that live as long as the process anyway. A chat turn
+    allocates thousands of short-lived objects, so Python's default of 700 ran ~100 young collections a
+    second at c=32, ~5% of the loop's time; 10,000 halved the time spent collecting, and chat TTFT and
+    tokens/s were better in 4 of 5 interleaved pairs (~7% each), at the same peak RSS."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD)
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -129,7 +136,7 @@ async def _up(settings: Settings) -> None:
     stop = asyncio.create_task(wait_for_shutdown_signal())
     await asyncio.sleep(0)  # handlers installed: a signal during startup stops right after it
     async with run_embedded(settings) as platform:
-        freeze_startup_heap()
+        prepare_heap_for_serving()
         announce(platform)
         await stop
 
@@ -176,7 +183,7 @@ async def _serve_service(settings: Settings, service: str, port: int | None) -> 
         server.serve_locally(deps.channels)  # e.g. audit's relay delivering to audit
         relay = OutboxRelay(deps.database, deps.channels, settings, [service])
         await relay.start()
-        freeze_startup_heap()
+        prepare_heap_for_serving()
         typer.echo(f"GEKO {service} service is up: gRPC on {grpc_address(settings.grpc_host, bound)}")
         try:
             await stop
@@ -195,7 +202,7 @@ async def _serve_gateway(settings: Settings, port: int | None) -> None:
         create_app(settings), settings.host, port or settings.port, grace_seconds=settings.grpc_grace_seconds
     )
     await http.start()
-    freeze_startup_heap()
+    prepare_heap_for_serving()
     typer.echo(f"GEKO gateway is up: http://{settings.host}:{http.port}/graphql")
     try:
         await stop

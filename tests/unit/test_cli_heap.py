@@ -1,4 +1,5 @@
-"""`freeze_startup_heap`: what start-up allocated leaves the collector's sight, what comes later does not."""
+"""`prepare_heap_for_serving`: what start-up allocated leaves the collector's sight, what comes later does
+not, and young collections run less often."""
 
 from __future__ import annotations
 
@@ -7,21 +8,24 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.cli import freeze_startup_heap
+from services.cli import GC_YOUNG_THRESHOLD, prepare_heap_for_serving
 
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 def test_start_up_objects_are_frozen_and_later_ones_tracked(unfrozen: None) -> None:
     early = [[] for _ in range(3)]
     assert tracked(early)
-    freeze_startup_heap()
+    prepare_heap_for_serving()
     assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD > 700
     assert not tracked(early)  # the collector no longer walks what start-up left
     later = [[] for _ in range(3)]
     assert tracked(later)
