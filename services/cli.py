@@ -95,8 +95,8 @@ def prepare_heap_for_serving() -> None:
     allocations. Each full collection scanned the start-up objects with the event loop stopped (~95 ms, every
     few seconds under load; ~40 ms after), for objects that live as long as the process anyway. A chat turn
     allocates thousands of short-lived objects, so Python's default of 700 ran ~100 young collections a
-    second at c=32, ~5% of the loop's time; 10,000 halved the time spent collecting, and chat TTFT and
-    tokens/s were better in 4 of 5 interleaved pairs (~7% each), at the same peak RSS."""
+    second at c=32, ~5% of the loop's time; 10,000 cut the time spent collecting by about a third, and chat
+    TTFT and tokens/s were better in 4 of 5 interleaved pairs (~7% on average), at c=32's same peak RSS."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD)
