@@ -45,27 +45,19 @@ class Access:
         }
         return json.dumps(body, separators=(",", ":")).encode()
 
-    @classmethod
-    def from_json(cls, raw: bytes) -> Access:
-        return _decoded(raw)
-
-    @classmethod
-    def _decode(cls, raw: bytes) -> Access:
+    @staticmethod
+    @lru_cache(maxsize=4096)
+    def from_json(raw: bytes) -> Access:
+        """Decoded once per distinct entry: a chat turn reads the same one in several services, and decoding
+        it (JSON, a frozenset of its permissions) cost more than the cache read. Entries are immutable, like
+        the `Access` they decode to."""
         body = json.loads(raw)
-        return cls(
+        return Access(
             workspace_id=body["workspace_id"],
             tenant_id=body["tenant_id"],
             role=body["role"],
             permissions=frozenset(body["permissions"]),
         )
-
-
-@lru_cache(maxsize=4096)
-def _decoded(raw: bytes) -> Access:
-    """An entry's `Access`, decoded once per distinct entry: a chat turn reads the same one in several
-    services, and decoding it (JSON, a frozenset of its permissions) cost more than the cache read. Entries
-    are immutable, like the `Access` they decode to."""
-    return Access._decode(raw)
 
 
 NO_ACCESS = Access(workspace_id="", tenant_id="", role="", permissions=frozenset())

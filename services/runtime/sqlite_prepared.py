@@ -197,13 +197,14 @@ class PreparedStatements:
         if many and not parameters:
             return None
         first = parameters[0] if many else parameters or {}
-        key = (statement, tuple(first), many)
+        keys = tuple(first)
+        key = (statement, keys, many)
         try:
             return self._plans[key]
         except KeyError:
             pass
         try:
-            plan: _Plan | None = _Plan(statement, dialect, tuple(first), many)
+            plan: _Plan | None = _Plan(statement, dialect, keys, many)
         except _Refused:
             plan = None
         self._plans[key] = plan
